@@ -1,0 +1,1 @@
+"""Data model, ingest, id vocabularies and training datasets."""

@@ -1,0 +1,1 @@
+"""Recommendation models. Every model follows :class:`limelight.models.base.Recommender`."""
