@@ -1,0 +1,437 @@
+"""The embedded default event store: one DuckDB file (or ``:memory:``).
+
+Design notes
+------------
+* Schema changes are versioned migrations (:data:`MIGRATIONS`, applied in order, recorded in
+  ``schema_version``), so a store written by an older Limelight opens in a newer one.
+* Events carry no primary-key index: an ART index over tens of millions of string keys costs
+  more memory and insert time than an anti-join against the stored ``event_id`` column, which
+  is how duplicates are skipped. Users, contacts, items and edges are small and keyed, so they
+  use ``INSERT ... ON CONFLICT``.
+* Thread safety: DuckDB connections must not be shared between threads, so each thread gets its
+  own cursor on the one database; writers are serialised by a re-entrant lock, and every write
+  is one transaction (a killed process leaves whole batches or nothing).
+* Everything about a user is keyed by ``user_id`` (events, users, contacts, both ends of edges,
+  quarantined rows) so :meth:`DuckDBEventStore.user_rows` and
+  :meth:`DuckDBEventStore.delete_user` reach all of it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from limelight.data import schema
+from limelight.errors import SchemaError, StoreError
+
+#: Tables a user's data lives in, with the columns that hold the user id.
+USER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "events": ("user_id",),
+    "users": ("user_id",),
+    "contacts": ("user_id",),
+    "edges": ("src_user_id", "dst_user_id"),
+    "quarantine": ("user_id",),
+}
+
+#: Tables every store has besides the entities.
+SYSTEM_TABLES = ("quarantine", "ingest_runs")
+
+#: Entities whose rows are replaced when their key arrives again (others are kept as stored).
+UPSERT_ENTITIES = {"users", "contacts", "items"}
+
+
+def duck_type(dtype: pa.DataType) -> str:
+    """The DuckDB column type for an Arrow type of the data model."""
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "VARCHAR"
+    if pa.types.is_float64(dtype):
+        return "DOUBLE"
+    if pa.types.is_int32(dtype):
+        return "INTEGER"
+    if pa.types.is_int64(dtype):
+        return "BIGINT"
+    if pa.types.is_boolean(dtype):
+        return "BOOLEAN"
+    if pa.types.is_timestamp(dtype):
+        return "TIMESTAMPTZ" if dtype.tz else "TIMESTAMP"
+    if pa.types.is_list(dtype) and pa.types.is_string(dtype.value_type):
+        return "VARCHAR[]"
+    raise SchemaError(f"no DuckDB type for Arrow type {dtype}")
+
+
+def _entity_ddl(entity: str) -> str:
+    fields = schema.ENTITIES[entity]
+    cols = [
+        f'"{f.name}" {duck_type(f.type)}{"" if f.nullable else " NOT NULL"}' for f in fields
+    ]
+    if entity != "events":  # events are deduplicated by anti-join, see the module notes
+        cols.append("PRIMARY KEY (" + ", ".join(schema.KEYS[entity]) + ")")
+    return f"CREATE TABLE IF NOT EXISTS {entity} (" + ", ".join(cols) + ")"
+
+
+#: Ordered schema migrations: (version, statements). Append only; never edit a released one.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [*(_entity_ddl(e) for e in schema.ENTITIES),
+         "CREATE SEQUENCE IF NOT EXISTS quarantine_id_seq START 1",
+         """CREATE TABLE IF NOT EXISTS quarantine (
+                id BIGINT DEFAULT nextval('quarantine_id_seq'),
+                source VARCHAR, line_no BIGINT, raw VARCHAR, reason VARCHAR NOT NULL,
+                entity VARCHAR, user_id VARCHAR, run_id VARCHAR,
+                quarantined_at TIMESTAMPTZ DEFAULT current_timestamp)""",
+         """CREATE TABLE IF NOT EXISTS ingest_runs (
+                run_id VARCHAR PRIMARY KEY, source VARCHAR, entity VARCHAR, format VARCHAR,
+                status VARCHAR, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ,
+                "read" BIGINT, accepted BIGINT, duplicates BIGINT, rejected BIGINT,
+                reasons VARCHAR)"""],
+    ),
+    (2, ["CREATE INDEX IF NOT EXISTS events_user_idx ON events (user_id)"]),
+]
+
+
+def _check_entity(entity: str, *, system: bool = False) -> None:
+    known = set(schema.ENTITIES) | (set(SYSTEM_TABLES) if system else set())
+    if entity not in known:
+        raise SchemaError(f"unknown entity {entity!r}; expected one of {sorted(known)}")
+
+
+class DuckDBEventStore:
+    """Event store on a DuckDB database file (see :class:`limelight.store.base.EventStore`).
+
+    Parameters
+    ----------
+    path
+        Database file (created when absent) or ``":memory:"``.
+
+    Example
+    -------
+    >>> import pyarrow as pa
+    >>> store = DuckDBEventStore(":memory:")
+    >>> store.write("users", pa.table({"user_id": ["u1"]}))
+    1
+    >>> store.count("users")
+    1
+    """
+
+    def __init__(self, path: str = ":memory:") -> None:
+        self.path = str(path)
+        try:
+            self._conn = duckdb.connect(self.path)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open DuckDB store at {self.path!r}: {exc}") from exc
+        self._conn.execute("SET TimeZone = 'UTC'")
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._closed = False
+        self._migrate()
+
+    # -- connection plumbing -------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's DuckDB cursor on the store (created on first use)."""
+        if self._closed:
+            raise StoreError("the store is closed")
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._conn.cursor()
+            cur.execute("SET TimeZone = 'UTC'")
+            self._local.cursor = cur
+            with self._lock:
+                self._cursors.append(cur)
+        return cur
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One atomic unit of writes: commit on success, roll back on any error.
+
+        Nested use joins the outer transaction. Yields this thread's cursor.
+        """
+        cur = self.cursor()
+        with self._lock:
+            depth = getattr(self._local, "depth", 0)
+            self._local.depth = depth + 1
+            if depth == 0:
+                cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                if depth == 0:
+                    cur.execute("ROLLBACK")
+                raise
+            else:
+                if depth == 0:
+                    cur.execute("COMMIT")
+            finally:
+                self._local.depth = depth
+
+    def execute(self, sql: str, params: Sequence[object] | dict[str, object] | None = None
+                ) -> duckdb.DuckDBPyConnection:
+        """Run any SQL statement (other modules create and write their own tables this way).
+
+        Returns the cursor, so ``.fetchall()``, ``.df()`` or ``.to_arrow_table()`` can follow.
+        Statements run under the store's write lock.
+        """
+        cur = self.cursor()
+        with self._lock:
+            try:
+                return cur.execute(sql, params) if params is not None else cur.execute(sql)
+            except duckdb.Error as exc:
+                raise StoreError(f"SQL failed: {exc}") from exc
+
+    def register(self, name: str, data: pa.Table | pd.DataFrame) -> None:
+        """Expose an Arrow table or DataFrame as a view ``name`` on this thread's cursor."""
+        self.cursor().register(name, data)
+
+    def unregister(self, name: str) -> None:
+        """Drop a view made by :meth:`register`."""
+        self.cursor().unregister(name)
+
+    def _migrate(self) -> None:
+        cur = self._conn
+        cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                    "applied_at TIMESTAMPTZ DEFAULT current_timestamp)")
+        done = {row[0] for row in cur.execute("SELECT version FROM schema_version").fetchall()}
+        for version, statements in MIGRATIONS:
+            if version in done:
+                continue
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                for statement in statements:
+                    cur.execute(statement)
+                cur.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
+                cur.execute("COMMIT")
+            except duckdb.Error as exc:
+                cur.execute("ROLLBACK")
+                raise StoreError(f"schema migration {version} failed: {exc}") from exc
+
+    @property
+    def schema_version(self) -> int:
+        """The newest applied migration."""
+        return int(self._conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+
+    # -- writes --------------------------------------------------------------------------
+    def insert_from(self, entity: str, relation: str, columns: Sequence[str], *,
+                    order_by: str | None = None, returning: bool = False
+                    ) -> tuple[int, list[str]]:
+        """Insert rows of ``entity`` from SQL ``relation`` (a view or table on this cursor).
+
+        ``relation`` must already have the entity's column names and types for ``columns``.
+        Rows are deduplicated within the batch (the first by ``order_by`` wins, for upserts the
+        last) and against the store by key. Returns (rows inserted or updated, inserted event
+        ids when ``returning``). Call inside :meth:`transaction` for atomicity with other writes.
+        """
+        _check_entity(entity)
+        keys = schema.KEYS[entity]
+        cols = [c for c in schema.ENTITIES[entity].names if c in set(columns)]
+        missing = [k for k in keys if k not in cols]
+        if missing:
+            raise SchemaError(f"{entity} rows need key column(s) {missing}")
+        col_sql = ", ".join(f'"{c}"' for c in cols)
+        order = order_by or "1"
+        direction = "DESC" if entity in UPSERT_ENTITIES else "ASC"
+        first = (f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
+                 f"ORDER BY {order} {direction}) = 1")
+        if entity == "events":
+            sql = (f"INSERT INTO events ({col_sql}) SELECT {col_sql} FROM {relation} src "
+                   f"WHERE event_id NOT IN (SELECT e.event_id FROM events e WHERE e.event_id IN "
+                   f"(SELECT event_id FROM {relation})) {first}")
+        else:
+            updates = [c for c in cols if c not in keys]
+            if entity in UPSERT_ENTITIES and updates:
+                action = "DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
+            else:
+                action = "DO NOTHING"
+            sql = (f"INSERT INTO {entity} ({col_sql}) SELECT {col_sql} FROM {relation} src "
+                   f"{first} ON CONFLICT ({', '.join(keys)}) {action}")
+        if returning and entity == "events":
+            sql += " RETURNING event_id"
+            rows = self.execute(sql).fetchall()
+            return len(rows), [r[0] for r in rows]
+        result = self.execute(sql).fetchone()
+        return int(result[0]) if result else 0, []
+
+    def write(self, entity: str, table: pa.Table | pd.DataFrame) -> int:
+        """Insert rows of ``entity`` new by key; upsert users, contacts and items.
+
+        ``table`` holds data-model columns (others are ignored; missing ones are NULL). Events
+        without an ``event_id`` get :func:`limelight.data.schema.derive_event_id`. The batch is
+        one transaction. Returns the number of rows inserted (or updated, for upserts).
+        """
+        _check_entity(entity)
+        if isinstance(table, pd.DataFrame):
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        if table.num_rows == 0:
+            return 0
+        fields = schema.ENTITIES[entity]
+        present = [f for f in fields if f.name in table.column_names]
+        exprs = [f'CAST("{f.name}" AS {duck_type(f.type)}) AS "{f.name}"' for f in present]
+        if entity == "events" and "event_id" not in table.column_names:
+            exprs.append(f"{event_id_sql()} AS event_id")
+            present.append(fields.field("event_id"))
+        view = f"__write_{threading.get_ident()}"
+        with self.transaction():
+            self.register(view + "_in", table)
+            try:
+                self.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT "
+                             + ", ".join(exprs) + f", row_number() OVER () AS __pos "
+                             f"FROM {view}_in")
+                inserted, _ = self.insert_from(entity, view, [f.name for f in present],
+                                               order_by="__pos")
+                self.execute(f"DROP TABLE {view}")
+            finally:
+                self.unregister(view + "_in")
+        return inserted
+
+    def quarantine(self, rows: pa.Table | pd.DataFrame) -> int:
+        """Keep rejected rows (source, line_no, raw, reason, entity, user_id, run_id).
+
+        A row already quarantined from the same source, line and raw content is not added
+        again, so re-ingesting a file does not grow the quarantine. Returns rows added.
+        """
+        if isinstance(rows, pd.DataFrame):
+            rows = pa.Table.from_pandas(rows, preserve_index=False)
+        if rows.num_rows == 0:
+            return 0
+        cols = ["source", "line_no", "raw", "reason", "entity", "user_id", "run_id"]
+        types = {"line_no": "BIGINT"}
+        exprs = [
+            f'CAST("{c}" AS {types.get(c, "VARCHAR")}) AS "{c}"' if c in rows.column_names
+            else f'CAST(NULL AS {types.get(c, "VARCHAR")}) AS "{c}"' for c in cols
+        ]
+        view = f"__quarantine_{threading.get_ident()}"
+        with self.transaction():
+            self.register(view, rows)
+            try:
+                return self.quarantine_from(f"(SELECT {', '.join(exprs)} FROM {view})")
+            finally:
+                self.unregister(view)
+
+    def quarantine_from(self, relation: str) -> int:
+        """Insert rejected rows from SQL ``relation`` with the quarantine columns; see above."""
+        sql = (f"INSERT INTO quarantine (source, line_no, raw, reason, entity, user_id, run_id) "
+               f"SELECT source, line_no, raw, reason, entity, user_id, run_id FROM {relation} r "
+               f"WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source IS NOT DISTINCT "
+               f"FROM r.source AND q.line_no IS NOT DISTINCT FROM r.line_no AND q.entity IS NOT "
+               f"DISTINCT FROM r.entity AND q.raw IS NOT DISTINCT FROM r.raw)")
+        result = self.execute(sql).fetchone()
+        return int(result[0]) if result else 0
+
+    def record_run(self, report: dict[str, object]) -> None:
+        """Store (or update, by ``run_id``) one ingest run's report."""
+        cols = ["run_id", "source", "entity", "format", "status", "started_at", "finished_at",
+                "read", "accepted", "duplicates", "rejected", "reasons"]
+        values = [report.get(c) for c in cols]
+        values[-1] = json.dumps(report.get("reasons") or {}, sort_keys=True)
+        placeholders = ", ".join("?" for _ in cols)
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols[1:])
+        self.execute(f"INSERT INTO ingest_runs ({quoted}) VALUES ({placeholders}) "
+                     f"ON CONFLICT (run_id) DO UPDATE SET {updates}", values)
+
+    # -- reads ---------------------------------------------------------------------------
+    def existing_keys(self, entity: str, keys: pa.Table) -> pa.Table:
+        """The subset of ``keys`` (key columns of ``entity``) already stored."""
+        _check_entity(entity)
+        key_cols = schema.KEYS[entity]
+        view = f"__keys_{threading.get_ident()}"
+        cond = " AND ".join(f"k.{c} = t.{c}" for c in key_cols)
+        with self._lock:
+            self.register(view, keys.select(list(key_cols)))
+            try:
+                return self.cursor().sql(
+                    f"SELECT k.* FROM {view} k WHERE EXISTS "
+                    f"(SELECT 1 FROM {entity} t WHERE {cond})").to_arrow_table()
+            finally:
+                self.unregister(view)
+
+    def read(self, entity: str, *, columns: Sequence[str] | None = None,
+             where: str | None = None) -> pd.DataFrame:
+        """Rows of ``entity`` (or ``quarantine`` / ``ingest_runs``) as a DataFrame."""
+        _check_entity(entity, system=True)
+        return self.sql(self._select(entity, columns, where))
+
+    def read_arrow(self, entity: str, *, columns: Sequence[str] | None = None,
+                   where: str | None = None) -> pa.Table:
+        """Rows of ``entity`` as an Arrow table (the fast path for training)."""
+        _check_entity(entity, system=True)
+        with self._lock:
+            try:
+                return self.cursor().sql(self._select(entity, columns, where)).to_arrow_table()
+            except duckdb.Error as exc:
+                raise StoreError(f"cannot read {entity}: {exc}") from exc
+
+    @staticmethod
+    def _select(entity: str, columns: Sequence[str] | None, where: str | None) -> str:
+        cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+        return f"SELECT {cols} FROM {entity}" + (f" WHERE {where}" if where else "")
+
+    def count(self, entity: str) -> int:
+        """Number of rows of ``entity``."""
+        _check_entity(entity, system=True)
+        return int(self.execute(f"SELECT count(*) FROM {entity}").fetchone()[0])
+
+    def sql(self, query: str, params: Iterable[object] | None = None) -> pd.DataFrame:
+        """Run a SQL query over the store's tables and return a DataFrame."""
+        with self._lock:
+            cur = self.cursor()
+            try:
+                if params is None:
+                    return cur.sql(query).df()
+                return cur.execute(query, list(params)).df()
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}") from exc
+
+    # -- per-user access and erasure -----------------------------------------------------
+    def user_rows(self, user_id: str) -> dict[str, pd.DataFrame]:
+        """Everything stored about one user, by table (for access requests and erasure)."""
+        out = {}
+        for table, cols in USER_COLUMNS.items():
+            cond = " OR ".join(f"{c} = ?" for c in cols)
+            out[table] = self.sql(f"SELECT * FROM {table} WHERE {cond}", [user_id] * len(cols))
+        return out
+
+    def delete_user(self, user_id: str) -> dict[str, int]:
+        """Delete everything stored about one user in one transaction; rows deleted per table."""
+        deleted: dict[str, int] = {}
+        with self.transaction():
+            for table, cols in USER_COLUMNS.items():
+                cond = " OR ".join(f"{c} = ?" for c in cols)
+                row = self.execute(f"DELETE FROM {table} WHERE {cond}",
+                                   [user_id] * len(cols)).fetchone()
+                deleted[table] = int(row[0]) if row else 0
+        return deleted
+
+    def close(self) -> None:
+        """Close every cursor and the database."""
+        with self._lock:
+            if self._closed:
+                return
+            for cur in self._cursors:
+                with suppress(duckdb.Error):
+                    cur.close()
+            self._conn.close()
+            self._closed = True
+
+    def __enter__(self) -> DuckDBEventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DuckDBEventStore({self.path!r})"
+
+
+def event_id_sql(user: str = "user_id", item: str = "item_id", type_: str = "type",
+                 ts: str = '"timestamp"') -> str:
+    """SQL that computes :func:`limelight.data.schema.derive_event_id` (same ids)."""
+    return (f"md5({user} || chr(31) || coalesce({item}, '') || chr(31) || {type_} || chr(31) "
+            f"|| CAST(epoch_us({ts}) AS VARCHAR))")
+
