@@ -189,6 +189,10 @@ def evaluate_rating(model: Recommender, train: Dataset, test: Dataset, *, batch_
     users = np.unique(rows)
     predicted = np.empty(len(rows), dtype=np.float64)
     items = np.arange(model.n_items_)
+    predict = getattr(model, "predict", None)  # rating models predict (user, item) pairs
+    if callable(predict):
+        predicted[:] = np.asarray(predict(rows, cols), dtype=np.float64)
+        users = users[:0]
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]
         dense = np.asarray(model.score(batch, items), dtype=np.float64)
