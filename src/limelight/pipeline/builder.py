@@ -1,0 +1,145 @@
+"""Assembles the serving pipeline: candidates -> score -> filters -> re-ranking -> explanations.
+
+:func:`build_pipeline` composes the default stages from a model, the catalogue, the users'
+histories and the serve settings; :class:`RecommendationPipeline` runs them for one request.
+All stages work on numpy arrays in catalogue index space; external ids appear only at the
+API edge.
+
+Example
+-------
+>>> pipeline = build_pipeline(model, catalog, histories, popularity)      # doctest: +SKIP
+>>> slate = pipeline.recommend(user_context, RecRequest(n=10, diversity=0.3, explain=True))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from limelight.models.base import Recommender
+from limelight.pipeline.candidates import GroupPopularity, candidate_pool, eligible_items
+from limelight.pipeline.catalog import ItemCatalog
+from limelight.pipeline.context import RecRequest, Slate, UserContext
+from limelight.pipeline.explainers import Explainer
+from limelight.pipeline.filters import (
+    BoostBuryFilter,
+    CategoryFilter,
+    PriceFilter,
+    SeenFilter,
+    StockFilter,
+)
+from limelight.pipeline.history import HistoryIndex
+from limelight.pipeline.rerankers import CategoryCapReranker, MMRReranker, NoveltyReranker
+from limelight.pipeline.scorers import HybridScorer
+
+Filter = Callable[[np.ndarray, UserContext, RecRequest], None]
+Reranker = Callable[[np.ndarray, np.ndarray, RecRequest], tuple[np.ndarray, np.ndarray]]
+
+#: Candidate pool handed to the re-rankers: max(POOL_FACTOR * n, MIN_POOL) items.
+POOL_FACTOR = 5
+MIN_POOL = 50
+
+
+@dataclass
+class RecommendationPipeline:
+    """The serving stages for one model version.
+
+    Attributes
+    ----------
+    scorer
+        Scores every catalogue item for a user (model, fold-in, recent kNN or popularity).
+    filters
+        Applied in order to the score vector.
+    rerankers
+        Applied in order to the candidate pool.
+    explainer
+        Adds reasons when the request asks for them.
+    diversity_vectors
+        Item vectors MMR and intra-list diversity use.
+    """
+
+    catalog: ItemCatalog
+    scorer: HybridScorer
+    filters: Sequence[Filter]
+    rerankers: Sequence[Reranker]
+    explainer: Explainer
+    diversity_vectors: np.ndarray
+    stage_names: list[str] = field(default_factory=list)
+
+    def recommend(self, user: UserContext, request: RecRequest) -> Slate:
+        """Top ``request.n`` items for ``user`` after filters and re-ranking."""
+        scored = self.scorer.score(user)
+        scores = scored.scores
+        if request.items is not None or request.categories:
+            scores[~eligible_items(self.catalog, request)] = -np.inf
+        for stage in self.filters:
+            stage(scores, user, request)
+        reranking = request.diversity > 0 or request.novelty > 0 or bool(request.max_per_category)
+        pool = max(POOL_FACTOR * request.n, MIN_POOL) if reranking else request.n
+        items, criterion = candidate_pool(scores, pool)
+        for stage in self.rerankers:
+            items, criterion = stage(items, criterion, request)
+        items = items[:request.n]
+        cold = set(scored.content_items.tolist())
+        if scored.source == "popular":
+            sources = ["popular"] * len(items)
+        else:
+            sources = ["content" if int(i) in cold else "model" for i in items]
+        source = scored.source
+        if len(items) and all(s == "content" for s in sources):
+            source = "content"
+        slate = Slate(items=items, scores=scores[items].astype(np.float32), source=source,
+                      group=scored.group, item_sources=sources)
+        if request.explain:
+            self.explainer(slate, user)
+        return slate
+
+    def score_items(self, user: UserContext, items: np.ndarray) -> tuple[np.ndarray, str]:
+        """Scores of given catalogue items for ``user`` (no filters); NaN where an item cannot
+        be scored (e.g. a cold item with no content link to the user's history)."""
+        scored = self.scorer.score(user)
+        values = scored.scores[items].astype(np.float64)
+        values[~np.isfinite(values)] = np.nan
+        return values, scored.source
+
+    def similar(self, item: int, n: int) -> tuple[np.ndarray, np.ndarray, str]:
+        """Items most similar to catalogue item ``item`` (collaborative, else content)."""
+        return self.scorer.similar(item, n)
+
+
+def build_pipeline(model: Recommender, catalog: ItemCatalog, histories: HistoryIndex,
+                   popularity: GroupPopularity, *, boost_items: Sequence[str] = (),
+                   bury_items: Sequence[str] = (), random_state: int = 0
+                   ) -> RecommendationPipeline:
+    """The default pipeline for ``model``.
+
+    Parameters
+    ----------
+    model
+        A fitted recommender whose item indices are the catalogue's first indices.
+    catalog, histories, popularity
+        Serving state built by the API's state loader.
+    boost_items, bury_items
+        External item ids moved to the top / bottom of eligible items (``settings.serve``).
+    random_state
+        Seed of vector reductions.
+    """
+    scorer = HybridScorer(model, catalog, popularity, random_state=random_state)
+    has_content = bool(np.any(catalog.content))
+    if has_content or scorer.item_vectors is None:
+        vectors = catalog.content
+    else:
+        vectors = np.zeros((catalog.n_items, scorer.item_vectors.shape[1]), dtype=np.float32)
+        vectors[:catalog.n_model_items] = scorer.item_vectors
+    filters: list[Filter] = [SeenFilter(), StockFilter(catalog), CategoryFilter(catalog),
+                             PriceFilter(catalog), BoostBuryFilter(catalog, boost_items,
+                                                                   bury_items)]
+    rerankers: list[Reranker] = [NoveltyReranker(catalog), MMRReranker(vectors),
+                                 CategoryCapReranker(catalog)]
+    explainer = Explainer(catalog, popularity, histories, scorer.item_vectors)
+    names = [type(s).__name__ for s in (*filters, *rerankers)]
+    return RecommendationPipeline(catalog=catalog, scorer=scorer, filters=filters,
+                                  rerankers=rerankers, explainer=explainer,
+                                  diversity_vectors=vectors, stage_names=names)

@@ -1,0 +1,159 @@
+"""Candidate stages: which items may be considered at all, and the pool handed to re-ranking.
+
+Candidates are expressed over the whole catalogue as a boolean mask (cheap with numpy even
+for 50k items); :func:`candidate_pool` then takes the best ``k`` by score for the re-rankers.
+:class:`GroupPopularity` is the candidate source for users the model cannot personalise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from limelight.pipeline.catalog import ItemCatalog
+from limelight.pipeline.context import RecRequest
+from limelight.pipeline.history import HistoryIndex
+
+#: A popularity group needs at least this many users to be trusted over a broader one.
+MIN_GROUP_USERS = 3
+
+
+def eligible_items(catalog: ItemCatalog, request: RecRequest) -> np.ndarray:
+    """bool, shape (n_items,): items the request allows before any filter.
+
+    All items, or only ``request.items`` when the caller named the items to score, or only
+    items in ``request.categories`` when those are given.
+    """
+    if request.items is not None:
+        mask = np.zeros(catalog.n_items, dtype=bool)
+        mask[request.items] = True
+    else:
+        mask = np.ones(catalog.n_items, dtype=bool)
+    if request.categories:
+        mask &= catalog.category_mask(request.categories)
+    return mask
+
+
+def candidate_pool(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best finite-scored items, best first.
+
+    Returns
+    -------
+    (items, scores)
+        int64 and float32 arrays of length <= k (shorter when fewer items qualify).
+    """
+    finite = np.isfinite(scores)
+    n_ok = int(finite.sum())
+    k = min(k, n_ok)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    if k < len(scores):
+        part = np.argpartition(-np.where(finite, scores, -np.inf), k - 1)[:k]
+    else:
+        part = np.arange(len(scores))
+    part = part[np.isfinite(scores[part])]
+    order = np.argsort(-scores[part], kind="stable")
+    items = part[order].astype(np.int64)
+    return items, scores[items].astype(np.float32)
+
+
+class GroupPopularity:
+    """Item popularity overall and within user groups (segment, region, age band, gender).
+
+    Parameters
+    ----------
+    overall
+        float32, shape (n_items,): interaction counts over all users.
+    by_group
+        (kind, value) -> (popularity vector, number of users in the group).
+    """
+
+    def __init__(self, overall: np.ndarray,
+                 by_group: Mapping[tuple[str, str], tuple[np.ndarray, int]] | None = None
+                 ) -> None:
+        self.overall = np.asarray(overall, dtype=np.float32)
+        self.by_group = dict(by_group or {})
+
+    @classmethod
+    def from_histories(cls, histories: HistoryIndex, n_items: int,
+                       user_groups: Mapping[str, list[tuple[str, str]]]) -> GroupPopularity:
+        """Count, per group, how many of its users interacted with each item."""
+        overall = np.zeros(n_items, dtype=np.float32)
+        members: dict[tuple[str, str], list[np.ndarray]] = {}
+        counts: dict[tuple[str, str], int] = {}
+        for user_id in histories.user_ids():
+            items = np.unique(histories.get(user_id).items)
+            overall[items] += 1.0
+            for key in user_groups.get(user_id, ()):
+                members.setdefault(key, []).append(items)
+                counts[key] = counts.get(key, 0) + 1
+        by_group = {}
+        for key, arrays in members.items():
+            vec = np.bincount(np.concatenate(arrays), minlength=n_items).astype(np.float32)
+            by_group[key] = (vec, counts[key])
+        return cls(overall, by_group)
+
+    def scores(self, groups: list[tuple[str, str]]) -> tuple[np.ndarray, tuple[str, str] | None]:
+        """Popularity in the most specific known group with enough users, else overall.
+
+        Returns the score vector (popularity share, so groups of any size compare) and the
+        group used (None for overall).
+        """
+        for key in groups:
+            found = self.by_group.get(key)
+            if found is not None and found[1] >= MIN_GROUP_USERS and found[0].sum() > 0:
+                vec = found[0]
+                return vec / vec.sum(), key
+        total = self.overall.sum()
+        return (self.overall / total if total > 0 else self.overall.copy()), None
+
+    def top(self, key: tuple[str, str], k: int) -> np.ndarray:
+        """The ``k`` most popular items of a group (empty when the group is unknown)."""
+        found = self.by_group.get(key)
+        if found is None:
+            return np.empty(0, dtype=np.int64)
+        vec = found[0]
+        k = min(k, int((vec > 0).sum()))
+        return np.argsort(-vec, kind="stable")[:k]
+
+
+def age_band(age: object) -> str | None:
+    """Age band label used for demographic popularity (``"25-34"``), None when unknown."""
+    try:
+        value = int(age)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    if value < 0 or value > 130:
+        return None
+    for hi, label in ((17, "<18"), (24, "18-24"), (34, "25-34"), (44, "35-44"), (54, "45-54"),
+                      (64, "55-64")):
+        if value <= hi:
+            return label
+    return "65+"
+
+
+def user_groups(attributes: Mapping[str, object], segment: object = None
+                ) -> list[tuple[str, str]]:
+    """(kind, value) groups of a user from their attributes, most specific first."""
+    groups: list[tuple[str, str]] = []
+    if segment is not None and not (isinstance(segment, float) and np.isnan(segment)):
+        groups.append(("segment", str(segment)))
+    region = attributes.get("region") or attributes.get("country")
+    band = age_band(attributes.get("age"))
+    gender = attributes.get("gender")
+    if _present(region):
+        groups.append(("region", str(region)))
+    if band is not None and _present(gender):
+        groups.append(("demographic", f"{band}/{gender}"))
+    if band is not None:
+        groups.append(("age", band))
+    if _present(gender):
+        groups.append(("gender", str(gender)))
+    return groups
+
+
+def _present(value: object) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and \
+        str(value) != "" and not pd.isna(value)

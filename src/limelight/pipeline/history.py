@@ -1,0 +1,164 @@
+"""Per-user interaction history kept in memory for serving.
+
+The history is loaded once from the event store (when a model version is loaded) and every
+accepted event is appended here as it is written through to the store, so a request never
+queries the store. Items are catalogue indices (see :mod:`limelight.pipeline.catalog`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from limelight.data.vocab import IdVocab
+
+_EMPTY = np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """One user's items in time order (oldest first) with the event type of each."""
+
+    items: np.ndarray
+    types: np.ndarray  # int16 codes into HistoryIndex.type_names
+    weights: np.ndarray  # float32 interaction strength of each event (settings' event weights)
+    live_events: int  # how many of them arrived while serving (after the load)
+
+    def recent(self, k: int) -> np.ndarray:
+        """The last ``k`` distinct items, most recent first."""
+        out: list[int] = []
+        seen: set[int] = set()
+        for item in self.items[::-1].tolist():
+            if item not in seen:
+                seen.add(item)
+                out.append(item)
+                if len(out) == k:
+                    break
+        return np.asarray(out, dtype=np.int64)
+
+
+class HistoryIndex:
+    """In-memory histories of every user, by external user id.
+
+    Parameters
+    ----------
+    type_names
+        Event type names; codes are their positions.
+    event_weights
+        Weight of each event type (a rating weighs its weight times its value); events whose
+        weight is not positive are not part of the history.
+    max_items
+        Longest history kept per user (oldest events drop out first).
+    """
+
+    def __init__(self, type_names: list[str] | None = None,
+                 event_weights: Mapping[str, float] | None = None, max_items: int = 2000
+                 ) -> None:
+        self.type_names: IdVocab = IdVocab(type_names or [])
+        self.event_weights = dict(event_weights) if event_weights is not None else None
+        self.max_items = max_items
+        self._items: dict[str, np.ndarray] = {}
+        self._types: dict[str, np.ndarray] = {}
+        self._weights: dict[str, np.ndarray] = {}
+        self._live: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_events(cls, events: pd.DataFrame | None, items: IdVocab, *,
+                    event_weights: Mapping[str, float] | None = None, max_items: int = 2000
+                    ) -> HistoryIndex:
+        """Build from an events frame (``user_id``, ``item_id``, ``type``, ``timestamp``,
+        optionally ``value``).
+
+        Events whose item is not in ``items`` (or has no item) or whose weight is not positive
+        are left out.
+        """
+        index = cls(event_weights=event_weights, max_items=max_items)
+        if events is None or not len(events):
+            return index
+        frame = events[events["item_id"].notna()]
+        item_idx = items.index(frame["item_id"].astype(str).to_numpy(), missing="ignore")
+        types = frame["type"].astype(str).to_numpy()
+        values = (pd.to_numeric(frame["value"], errors="coerce").to_numpy(np.float64)
+                  if "value" in frame else np.full(len(frame), np.nan))
+        weights = index.weights_of(types, values)
+        keep = (item_idx >= 0) & (weights > 0)
+        frame = frame.loc[keep]
+        item_idx = item_idx[keep]
+        weights = weights[keep]
+        types = types[keep]
+        if not len(frame):
+            return index
+        for name in pd.unique(types):
+            index.type_names.add(name)
+        type_codes = index.type_names.index(types).astype(np.int16)
+        users, user_codes = np.unique(frame["user_id"].astype(str).to_numpy(),
+                                      return_inverse=True)
+        ts = pd.to_datetime(frame["timestamp"], utc=True).astype("int64").to_numpy()
+        order = np.lexsort((ts, user_codes))
+        user_codes = user_codes[order]
+        bounds = np.searchsorted(user_codes, np.arange(len(users) + 1))
+        item_sorted = item_idx[order]
+        type_sorted = type_codes[order]
+        weight_sorted = weights[order]
+        for k, user in enumerate(users.tolist()):
+            lo, hi = bounds[k], bounds[k + 1]
+            lo = max(lo, hi - max_items)
+            index._items[user] = item_sorted[lo:hi].copy()
+            index._types[user] = type_sorted[lo:hi].copy()
+            index._weights[user] = weight_sorted[lo:hi].copy()
+        return index
+
+    def weights_of(self, types: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """float32 weight of events by type (and value for ratings)."""
+        if self.event_weights is None:
+            return np.ones(len(types), dtype=np.float32)
+        base = np.array([self.event_weights.get(t, 0.0) for t in types], dtype=np.float64)
+        rating = types == "rating"
+        base[rating] *= np.nan_to_num(values[rating], nan=1.0)
+        return base.astype(np.float32)
+
+    def __contains__(self, user_id: str) -> bool:
+        return user_id in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, user_id: str) -> UserHistory:
+        """History of ``user_id`` (empty for an unknown user)."""
+        items = self._items.get(user_id)
+        if items is None:
+            return UserHistory(_EMPTY, np.empty(0, dtype=np.int16), np.empty(0, np.float32), 0)
+        return UserHistory(items, self._types[user_id], self._weights[user_id],
+                           self._live.get(user_id, 0))
+
+    def append(self, user_id: str, item_idx: int, type_name: str, value: float | None = None
+               ) -> bool:
+        """Record one live event; False when its weight makes it no part of the history.
+
+        Arrays are replaced, never mutated, so concurrent readers see a consistent history.
+        """
+        weight = float(self.weights_of(np.array([type_name]),
+                                       np.array([np.nan if value is None else value]))[0])
+        if weight <= 0:
+            return False
+        with self._lock:
+            code = self.type_names.add(type_name)
+            items = self._items.get(user_id, _EMPTY)
+            types = self._types.get(user_id, np.empty(0, dtype=np.int16))
+            weights = self._weights.get(user_id, np.empty(0, dtype=np.float32))
+            self._items[user_id] = np.append(items, np.int64(item_idx))[-self.max_items:]
+            self._types[user_id] = np.append(types, np.int16(code))[-self.max_items:]
+            self._weights[user_id] = np.append(weights, np.float32(weight))[-self.max_items:]
+            self._live[user_id] = self._live.get(user_id, 0) + 1
+        return True
+
+    def user_ids(self) -> list[str]:
+        return list(self._items)
+
+    def type_name(self, code: int) -> str:
+        return str(self.type_names.ids[int(code)])
