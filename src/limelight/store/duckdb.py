@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from limelight.data import schema
+from limelight.data.validate import event_id_sql
 from limelight.errors import SchemaError, StoreError
 
 #: Tables a user's data lives in, with the columns that hold the user id.
@@ -135,7 +136,10 @@ class DuckDBEventStore:
 
     # -- connection plumbing -------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's DuckDB cursor on the store (created on first use)."""
+        """This thread's DuckDB cursor on the store (created on first use).
+
+        An unread result of this thread's previous statement is discarded.
+        """
         if self._closed:
             raise StoreError("the store is closed")
         cur = getattr(self._local, "cursor", None)
@@ -145,6 +149,9 @@ class DuckDBEventStore:
             self._local.cursor = cur
             with self._lock:
                 self._cursors.append(cur)
+        # DuckDB refuses new work while an earlier result is unread; finish it (a caller that
+        # wanted its rows has fetched them before making the next call).
+        cur.complete()
         return cur
 
     @contextmanager
@@ -248,8 +255,11 @@ class DuckDBEventStore:
                 action = "DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in updates)
             else:
                 action = "DO NOTHING"
+            same = " AND ".join(f't."{c}" IS NOT DISTINCT FROM src."{c}"' for c in cols)
+            unchanged = (f"WHERE NOT EXISTS (SELECT 1 FROM {entity} t WHERE {same})"
+                         if entity in UPSERT_ENTITIES else "")
             sql = (f"INSERT INTO {entity} ({col_sql}) SELECT {col_sql} FROM {relation} src "
-                   f"{first} ON CONFLICT ({', '.join(keys)}) {action}")
+                   f"{unchanged} {first} ON CONFLICT ({', '.join(keys)}) {action}")
         if returning and entity == "events":
             sql += " RETURNING event_id"
             rows = self.execute(sql).fetchall()
@@ -427,11 +437,4 @@ class DuckDBEventStore:
 
     def __repr__(self) -> str:
         return f"DuckDBEventStore({self.path!r})"
-
-
-def event_id_sql(user: str = "user_id", item: str = "item_id", type_: str = "type",
-                 ts: str = '"timestamp"') -> str:
-    """SQL that computes :func:`limelight.data.schema.derive_event_id` (same ids)."""
-    return (f"md5({user} || chr(31) || coalesce({item}, '') || chr(31) || {type_} || chr(31) "
-            f"|| CAST(epoch_us({ts}) AS VARCHAR))")
 
