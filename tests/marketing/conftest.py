@@ -62,3 +62,38 @@ def shop_store():
     store.write("events", events)
     yield store
     store.close()
+
+
+class _Sink:
+    """aiosmtpd handler keeping every delivered message (parsed) in memory."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        from email import message_from_bytes, policy
+
+        msg = message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append(msg)
+        return "250 OK"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 (aiosmtpd); yields (host, port, sink)."""
+    from aiosmtpd.controller import Controller
+
+    sink = _Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield "127.0.0.1", port, sink
+    controller.stop()

@@ -19,7 +19,8 @@ DDL: dict[str, str] = {
         "CREATE TABLE IF NOT EXISTS marketing_deliveries (message_id VARCHAR PRIMARY KEY, "
         "campaign_id VARCHAR, run_id VARCHAR, user_id VARCHAR, channel VARCHAR, "
         "variant VARCHAR, status VARCHAR, attempts INTEGER, error VARCHAR, payload VARCHAR, "
-        "created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ)"
+        "created_at TIMESTAMPTZ, updated_at TIMESTAMPTZ, not_before TIMESTAMPTZ, "
+        "sent_at TIMESTAMPTZ)"
     ),
     "marketing_delivery_log": (
         "CREATE TABLE IF NOT EXISTS marketing_delivery_log (message_id VARCHAR, "
