@@ -34,6 +34,7 @@ VERBS = {
 MIN_SIMILARITY = 0.05
 #: An item created within this many days of the newest item counts as new.
 NEW_DAYS = 30
+NEW_SHARE = 0.1
 #: "Popular in your group" when the item ranks in the group's top this many.
 GROUP_TOP = 50
 
@@ -56,7 +57,11 @@ class Explainer:
         self.histories = histories
         self.item_vectors = item_vectors
         known = catalog.created[catalog.created >= 0]
-        self.new_since = int(known.max()) - NEW_DAYS * 86_400 if len(known) else None
+        # new = created in the last NEW_DAYS before the newest item, and among the newest
+        # NEW_SHARE of the catalogue (a catalogue created all at once has no "new" items)
+        self.new_since = (max(int(known.max()) - NEW_DAYS * 86_400,
+                              int(np.quantile(known, 1.0 - NEW_SHARE)) + 1)
+                          if len(known) else None)
         self._group_top: dict[tuple[str, str], set[int]] = {}
 
     def __call__(self, slate: Slate, user: UserContext) -> None:

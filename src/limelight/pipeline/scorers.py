@@ -120,6 +120,9 @@ class HybridScorer:
             vector = np.asarray(self.model.fold_in(row), dtype=np.float32).ravel()
             return self._factors @ vector
         users = np.array([max(model_row, 0)], dtype=np.int64)
+        scores_for = getattr(self.model, "_scores_for", None)
+        if scores_for is not None:  # fold-in models score from the given history here
+            return np.asarray(scores_for(users, row)[1], dtype=np.float32)[0]
         return np.asarray(self.model._score_users(users, row), dtype=np.float32)[0]
 
     def _row(self, history: UserHistory) -> sp.csr_matrix:

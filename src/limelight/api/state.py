@@ -1,0 +1,420 @@
+"""Live serving state: the active model version, users' histories, feedback and profiles.
+
+A :class:`Snapshot` bundles everything derived from one model version (the pipeline, the
+catalogue, histories loaded from the store); requests read ``state.snapshot`` once and use that
+object throughout, so a version switch never mixes two versions inside a request. A watcher
+thread polls the artifact store's active pointer; when it changes, the new version is loaded in
+the background and the reference is swapped atomically (no request is dropped or blocked).
+
+Every accepted event is written through to the store and applied to the in-memory histories
+under one lock, and a rebuild reads the store under the same lock and replays the events that
+arrived while it was building, so no event is lost or counted twice across a switch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from limelight.data.schema import register_event_type
+from limelight.data.vocab import IdVocab
+from limelight.errors import ArtifactError
+from limelight.pipeline.builder import RecommendationPipeline, build_pipeline
+from limelight.pipeline.candidates import GroupPopularity, user_groups
+from limelight.pipeline.catalog import ItemCatalog, build_catalog
+from limelight.pipeline.context import UserContext
+from limelight.pipeline.exposure import ExposureCounter
+from limelight.pipeline.history import HistoryIndex
+from limelight.settings import Settings
+from limelight.store.artifacts import ACTIVE_FILE, ArtifactStore
+from limelight.store.base import EventStore
+
+log = logging.getLogger(__name__)
+
+#: Feedback event types; ``hide`` is registered here (it names an item).
+FEEDBACK_TYPES = ("not_interested", "hide")
+#: A category-level "not interested" is stored with this prefix in the event's text field.
+CATEGORY_PREFIX = "category:"
+USER_ATTRIBUTES = ("age", "gender", "country", "region")
+EVENT_COLUMNS = ["event_id", "user_id", "item_id", "type", "value", "timestamp", "review_text"]
+
+register_event_type("hide", needs_item=True)
+
+
+@dataclass
+class Snapshot:
+    """Everything derived from one model version."""
+
+    version: str
+    name: str
+    metadata: dict[str, Any]
+    pipeline: RecommendationPipeline
+    catalog: ItemCatalog
+    histories: HistoryIndex
+    popularity: GroupPopularity
+    model_users: IdVocab
+    loaded_at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Feedback:
+    """Explicit negative feedback of users (by external ids; survives version switches)."""
+
+    hidden: dict[str, set[str]] = field(default_factory=dict)
+    blocked_categories: dict[str, set[str]] = field(default_factory=dict)
+
+    def apply(self, user_id: str, type_: str, item_id: str | None, text: str | None) -> bool:
+        """Record one feedback event; False when it is not feedback."""
+        if type_ not in FEEDBACK_TYPES:
+            return False
+        if item_id:
+            self.hidden.setdefault(user_id, set()).add(item_id)
+        elif text and text.startswith(CATEGORY_PREFIX):
+            self.blocked_categories.setdefault(user_id, set()).add(
+                text.removeprefix(CATEGORY_PREFIX))
+        return True
+
+
+class ServingState:
+    """The state behind one API app.
+
+    Parameters
+    ----------
+    settings
+        Settings (serve section, dataset event weights).
+    store
+        The event store events are written through to.
+    artifacts_dir
+        Root of the :class:`~limelight.store.artifacts.ArtifactStore` to serve from.
+    """
+
+    def __init__(self, settings: Settings, store: EventStore, artifacts_dir: str | Path) -> None:
+        self.settings = settings
+        self.store = store
+        self.artifacts = ArtifactStore(artifacts_dir)
+        self.snapshot: Snapshot | None = None
+        self.load_error: str | None = None
+        self.feedback = Feedback()
+        self.attributes: dict[str, dict[str, Any]] = {}
+        self.exposure = ExposureCounter()
+        self.profiles: Any = None  # limelight.profile.realtime.ProfileUpdater when built
+        self.segments: Any = None  # user_id -> segment id, when segments were built
+        self.segment_descriptions: dict[str, str] = {}
+        self.write_lock = threading.RLock()  # store write + in-memory apply are one step
+        self._pending: list[dict[str, Any]] | None = None
+        self._reload_lock = threading.Lock()
+        self._watch_stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._pointer_mtime: float | None = None
+        self.on_swap: list[Any] = []  # callbacks(snapshot) run after a switch
+        self._profile_thread: threading.Thread | None = None
+        self._profile_pending: list[dict[str, Any]] | None = None
+
+    # -- loading -------------------------------------------------------------------------------
+    def load_active(self) -> Snapshot | None:
+        """Load the active version and swap it in; keeps the current one on failure."""
+        with self._reload_lock:
+            self._pointer_mtime = self._mtime()
+            version = self.artifacts.active_version()
+            if version is None:
+                self.load_error = ("no active model: train one with `limelight train` "
+                                   "(or activate one with `limelight models activate`)")
+                return self.snapshot
+            if self.snapshot is not None and self.snapshot.version == version:
+                return self.snapshot
+            try:
+                snapshot = self._build(version)
+            except Exception as exc:  # a broken artifact must not take the server down
+                log.exception("cannot load model version %s", version)
+                self.load_error = f"cannot load model version {version}: {exc}"
+                return self.snapshot
+            self.load_error = None
+            return snapshot
+
+    def _build(self, version: str) -> Snapshot:
+        artifact = self.artifacts.load(version)
+        model = artifact.model
+        with self.write_lock:
+            # events written from here on are replayed onto the new snapshot (see module doc)
+            events = self.store.read("events", columns=EVENT_COLUMNS)
+            self._pending = []
+        try:
+            items = self.store.read("items")
+            users = self.store.read("users", columns=["user_id", *USER_ATTRIBUTES])
+            snapshot = self._assemble(version, artifact.metadata, model, artifact.users,
+                                      artifact.items, events, items, users)
+        except BaseException:
+            with self.write_lock:
+                self._pending = None
+            raise
+        with self.write_lock:
+            pending, self._pending = self._pending or [], None
+            self._apply_to(snapshot, pending, learn_profiles=False)
+            self.snapshot = snapshot
+        for callback in self.on_swap:
+            callback(snapshot)
+        return snapshot
+
+    def _assemble(self, version: str, metadata: dict[str, Any], model: Any, model_users: IdVocab,
+                  model_items: IdVocab, events: pd.DataFrame, items: pd.DataFrame,
+                  users: pd.DataFrame) -> Snapshot:
+        popularity_counts = np.asarray(model.user_items_.getnnz(axis=0), dtype=np.float32)
+        catalog = build_catalog(model_items, items, popularity_counts,
+                                random_state=self.settings.random_state)
+        weights = self.settings.dataset.event_weights
+        histories = HistoryIndex.from_events(events, catalog.items, event_weights=weights)
+        self.attributes = _attributes(users)
+        feedback = Feedback()
+        fb = events[events["type"].isin(FEEDBACK_TYPES)]
+        for row in fb.itertuples(index=False):
+            feedback.apply(str(row.user_id), row.type, _str(row.item_id), _str(row.review_text))
+        self.feedback = feedback
+        self._load_segments()
+        groups = {u: user_groups(a, self.segment_of(u)) for u, a in self.attributes.items()}
+        popularity = GroupPopularity.from_histories(histories, catalog.n_items, groups)
+        serve = self.settings.serve
+        pipeline = build_pipeline(model, catalog, histories, popularity,
+                                  boost_items=serve.boost_items, bury_items=serve.bury_items,
+                                  random_state=self.settings.random_state)
+        return Snapshot(version=version, name=str(metadata.get("name", type(model).__name__)),
+                        metadata=metadata, pipeline=pipeline, catalog=catalog,
+                        histories=histories, popularity=popularity, model_users=model_users)
+
+    def _load_segments(self) -> None:
+        """Segment memberships from the profiling package, when it has stored some."""
+        try:
+            from limelight.profile import segments as seg_mod
+        except ImportError:
+            return
+        loader = getattr(seg_mod, "load_memberships", None)
+        if loader is None:
+            return
+        try:
+            self.segments = loader(self.store)
+        except Exception:  # no segments built yet
+            log.info("no stored segments", exc_info=True)
+            self.segments = None
+
+    def segment_of(self, user_id: str) -> str | None:
+        if self.profiles is not None:
+            try:
+                found = self.profiles.segment(user_id)
+            except Exception:
+                found = None
+            if found is not None:
+                return str(found[0])
+        if isinstance(self.segments, Mapping):
+            value = self.segments.get(user_id)
+            return None if value is None else str(value)
+        return None
+
+    def segment_table(self) -> list[dict[str, Any]]:
+        """Segments with size and description (empty when no segments were built)."""
+        if not isinstance(self.segments, Mapping) or not self.segments:
+            return []
+        counts = Counter(str(v) for v in self.segments.values())
+        return [{"segment": seg, "size": size, "description": self.segment_descriptions.get(seg)}
+                for seg, size in sorted(counts.items())]
+
+    # -- profiles ------------------------------------------------------------------------------
+    def start_profiles(self) -> None:
+        """Build profiles and the real-time updater in a background thread."""
+        if self._profile_thread is not None:
+            return
+        self._profile_thread = threading.Thread(target=self._build_profiles,
+                                                name="limelight-profiles", daemon=True)
+        self._profile_thread.start()
+
+    def stop_profiles(self) -> None:
+        thread, self._profile_thread = self._profile_thread, None
+        if thread is not None:
+            thread.join(timeout=0.1)  # a daemon: an unfinished build dies with the process
+
+    def _build_profiles(self) -> None:
+        try:
+            from limelight.profile.features import ProfileBuilder
+            from limelight.profile.realtime import ProfileUpdater
+        except ImportError:
+            return
+        try:
+            with self.write_lock:
+                self._profile_pending = []
+                events = self.store.read("events")
+            builder = ProfileBuilder().fit(self.store)
+            updater = ProfileUpdater.from_builder(builder, self._segment_model())
+            # the updater starts empty: replaying the history gives the batch build's values
+            updater.learn_many(events)
+            with self.write_lock:
+                for event in self._profile_pending or []:
+                    updater.learn_one(event)
+                self._profile_pending = None
+                self.profiles = updater
+        except Exception:
+            log.exception("profiles could not be built; profile features stay unavailable")
+            with self.write_lock:
+                self._profile_pending = None
+
+    def _segment_model(self) -> Any:
+        return None
+
+    # -- watching the active pointer ------------------------------------------------------------
+    def _mtime(self) -> float | None:
+        try:
+            return (self.artifacts.root / ACTIVE_FILE).stat().st_mtime_ns / 1e9
+        except OSError:
+            return None
+
+    def check_for_switch(self) -> bool:
+        """Reload when the active pointer changed since the last look; True on a switch."""
+        mtime = self._mtime()
+        if mtime == self._pointer_mtime:
+            return False
+        before = self.snapshot.version if self.snapshot else None
+        self.load_active()
+        return (self.snapshot.version if self.snapshot else None) != before
+
+    def start_watcher(self, interval: float = 1.0) -> None:
+        """Poll the active pointer every ``interval`` seconds in a daemon thread."""
+        if self._watcher is not None:
+            return
+        self._watch_stop.clear()
+
+        def loop() -> None:
+            while not self._watch_stop.wait(interval):
+                try:
+                    self.check_for_switch()
+                except Exception:
+                    log.exception("model switch check failed")
+
+        self._watcher = threading.Thread(target=loop, name="limelight-model-watcher",
+                                         daemon=True)
+        self._watcher.start()
+
+    def stop_watcher(self) -> None:
+        self._watch_stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None
+
+    def activate(self, version: str) -> Snapshot | None:
+        """Make ``version`` active and serve it now."""
+        self.artifacts.activate(version)
+        return self.load_active()
+
+    def rollback(self) -> Snapshot | None:
+        self.artifacts.rollback()
+        return self.load_active()
+
+    # -- events ----------------------------------------------------------------------------------
+    def apply_events(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Fold accepted events into histories, feedback and profiles.
+
+        Call with :attr:`write_lock` held together with the store write.
+        """
+        events = [dict(e) for e in events]
+        snapshot = self.snapshot
+        if snapshot is not None:
+            self._apply_to(snapshot, events, learn_profiles=True)
+        else:
+            for e in events:
+                self.feedback.apply(str(e["user_id"]), str(e["type"]), _str(e.get("item_id")),
+                                    _str(e.get("review_text")))
+        if self._pending is not None:
+            self._pending.extend(events)
+
+    def _apply_to(self, snapshot: Snapshot, events: list[dict[str, Any]], *,
+                  learn_profiles: bool) -> None:
+        catalog = snapshot.catalog
+        for e in events:
+            user = str(e["user_id"])
+            item = _str(e.get("item_id"))
+            kind = str(e["type"])
+            if learn_profiles:
+                self.feedback.apply(user, kind, item, _str(e.get("review_text")))
+                self._learn_profile(e)
+            if item is None or kind in FEEDBACK_TYPES:
+                continue
+            idx = catalog.items.get(item)
+            if idx >= 0:
+                value = e.get("value")
+                snapshot.histories.append(user, idx, kind,
+                                          None if value is None or value != value else value)
+
+    def _learn_profile(self, event: Mapping[str, Any]) -> None:
+        if self._profile_pending is not None:
+            self._profile_pending.append(dict(event))
+        if self.profiles is None:
+            return
+        try:
+            self.profiles.learn_one(event)
+        except Exception:  # a profile problem must never fail an ingest
+            log.exception("profile update failed for an event of user %s", event.get("user_id"))
+
+    def ingest(self, records: list[Any], source_name: str = "api") -> Any:
+        """Write records through :func:`limelight.data.ingest.ingest_records` (quarantine and
+        report exactly as bulk ingest) and apply the accepted ones; returns the IngestReport."""
+        from limelight.data.ingest import ingest_records
+
+        # every row names item_id (null when absent): a batch without any item column would
+        # otherwise have no such column at all
+        records = [({"item_id": None, **r} if isinstance(r, dict) and "item_id" not in r else r)
+                   for r in records]
+        with self.write_lock:
+            report = ingest_records(self.store, records, "events", source_name=source_name,
+                                    settings=self.settings)
+            if report.accepted:
+                ids = report.accepted_event_ids
+                quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in ids)
+                rows = self.store.read("events", columns=EVENT_COLUMNS,
+                                       where=f"event_id IN ({quoted})")
+                rows = rows.sort_values("timestamp", kind="stable")
+                self.apply_events(rows.to_dict("records"))
+        return report
+
+    # -- per request ---------------------------------------------------------------------------
+    def user_context(self, snapshot: Snapshot, user_id: str,
+                     attributes: Mapping[str, Any] | None = None) -> UserContext:
+        """What the pipeline needs about ``user_id`` (attributes given override stored ones)."""
+        stored = self.attributes.get(user_id, {})
+        attrs = {**stored, **{k: v for k, v in (attributes or {}).items() if v is not None}}
+        groups = user_groups(attrs, self.segment_of(user_id))
+        hidden = self.feedback.hidden.get(user_id)
+        hidden_idx = (snapshot.catalog.items.index(list(hidden), missing="ignore")
+                      if hidden else np.empty(0, dtype=np.int64))
+        return UserContext(
+            user_id=user_id, model_row=snapshot.model_users.get(user_id),
+            history=snapshot.histories.get(user_id), groups=groups,
+            hidden_items=hidden_idx[hidden_idx >= 0],
+            blocked_categories=sorted(self.feedback.blocked_categories.get(user_id, ())))
+
+    def require_snapshot(self) -> Snapshot:
+        snapshot = self.snapshot
+        if snapshot is None:
+            raise ArtifactError(self.load_error or "no model loaded yet")
+        return snapshot
+
+
+def _attributes(users: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    if users is None or not len(users):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    cols = [c for c in USER_ATTRIBUTES if c in users]
+    values = {c: users[c].to_numpy(dtype=object) for c in cols}
+    for i, uid in enumerate(users["user_id"].astype(str).tolist()):
+        out[uid] = {c: values[c][i] for c in cols if not pd.isna(values[c][i])}
+    return out
+
+
+def _str(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
