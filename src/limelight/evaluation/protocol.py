@@ -51,7 +51,8 @@ def evaluate_ranking(model: Recommender, train: Dataset, test: Dataset, *, k: in
                      extra_k: tuple[int, ...] = (20,), history: Dataset | None = None,
                      sampled_negatives: int | None = None,
                      item_features: np.ndarray | sp.spmatrix | None = None,
-                     batch_size: int = 256, random_state: int = 0) -> dict[str, float]:
+                     batch_size: int = 256, random_state: int = 0, extras: bool = True
+                     ) -> dict[str, float]:
     """Top-``k`` metrics of ``model`` on ``test`` by full ranking over the catalogue.
 
     Parameters
@@ -77,6 +78,8 @@ def evaluate_ranking(model: Recommender, train: Dataset, test: Dataset, *, k: in
         Users scored at once.
     random_state
         Seed of the sampled negatives.
+    extras
+        Also compute AUC and the beyond-accuracy measures (tuning turns them off for speed).
 
     Returns
     -------
@@ -96,7 +99,8 @@ def evaluate_ranking(model: Recommender, train: Dataset, test: Dataset, *, k: in
         batch = users[start:start + batch_size]
         scores = _scores(model, batch, known if history is not None else None)
         rel_rows, known_rows = relevant[batch], known[batch]
-        aucs.append(M.auc(scores, rel_rows, excluded=known_rows))
+        if extras:
+            aucs.append(M.auc(scores, rel_rows, excluded=known_rows))
         masked = scores.copy()
         coo = known_rows.tocoo()
         masked[coo.row, coo.col] = -np.inf
@@ -107,6 +111,9 @@ def evaluate_ranking(model: Recommender, train: Dataset, test: Dataset, *, k: in
             sampled_hits.append(_sampled_hits(masked, rel_rows, sampled_negatives, k, rng))
     n_rel = np.diff(relevant.indptr)[users]
     out = _ranking_summary(_stack(hit_rows, depth), n_rel, k, extra_k)
+    out["users"] = len(users)
+    if not extras:
+        return out
     top_k = _stack(recs, depth)[:, :k]
     popularity = M.item_popularity(train.interactions)
     feats = item_features if item_features is not None else train.item_features
@@ -116,7 +123,6 @@ def evaluate_ranking(model: Recommender, train: Dataset, test: Dataset, *, k: in
         f"novelty@{k}": M.novelty(top_k, popularity, train.n_users),
         f"gini@{k}": M.gini(M.exposure(top_k, train.n_items)),
         f"popularity@{k}": M.average_popularity(top_k, popularity),
-        "users": len(users),
     })
     if feats is not None and feats.shape[0] == train.n_items and feats.shape[1] > 0:
         out[f"diversity@{k}"] = M.intra_list_diversity(top_k, feats)

@@ -293,16 +293,27 @@ def ml100k_vocabularies(data_dir: str | Path) -> tuple[IdVocab, IdVocab]:
     return IdVocab(users), IdVocab(items)
 
 
-def ml100k_dataset(data_dir: str | Path, *, implicit: bool = False) -> Dataset:
+def ml100k_dataset(data_dir: str | Path, *, implicit: bool = False,
+                   with_features: bool = False) -> Dataset:
     """All of ML-100K's ``u.data`` as one dataset (ratings as ``rating`` events).
 
     ``implicit=True`` makes every rating one interaction of weight 1 (the ranking protocol);
     otherwise the weight is the rating value. Ratings stay in ``Dataset.ratings`` either way.
+    ``with_features`` attaches user (demographics) and item (genres, title) features through
+    the MovieLens source adapter.
     """
     data_dir = Path(data_dir)
     users, items = ml100k_vocabularies(data_dir)
     dataset = Dataset.from_frame(_read_ml100k_file(data_dir / "u.data"), users=users, items=items)
-    return binarize(dataset) if implicit else dataset
+    if implicit:
+        dataset = binarize(dataset)
+    if with_features:
+        from limelight.data.dataset import add_features
+        from limelight.data.sources import load_movielens_100k
+
+        frames = load_movielens_100k(data_dir)
+        add_features(dataset, frames.get("users"), frames.get("items"))
+    return dataset
 
 
 def ml100k_fold(data_dir: str | Path, k: int, *, implicit: bool = False
