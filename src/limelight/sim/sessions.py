@@ -55,7 +55,7 @@ class Calendar:
     def ending(cls, end: pd.Timestamp) -> Calendar:
         start = end - pd.Timedelta(days=N_DAYS)
         days = np.arange(N_DAYS)
-        dow = (start.dayofweek + days) % 7
+        dow = (start.day_of_week + days) % 7
         sale = (days >= SALE_DAYS[0]) & (days < SALE_DAYS[1])
         season = (1.0 + 0.15 * np.sin(2 * np.pi * days / 60.0)) * np.linspace(0.9, 1.1, N_DAYS)
         season = season * np.where(sale, 1.8, 1.0)
@@ -169,8 +169,9 @@ def simulate_chunk(ctx: EventContext, users: np.ndarray, scale: float,
     return_t = buy_t + rng.uniform(3, 20, size=len(v_t)) * 86400.0
 
     # Impressions: the candidates not chosen, each logged half the time.
-    others = np.ones_like(cand, dtype=bool)
-    others[np.arange(len(cand)), choice] = False
+    others = cand != v_item[:, None]
+    for j in range(1, cand.shape[1]):  # a candidate drawn twice is shown once
+        others[:, j] &= (cand[:, :j] != cand[:, j : j + 1]).all(axis=1)
     shown = others & (rng.random(cand.shape) < 0.5)
     imp_row, imp_col = np.nonzero(shown)
     imp_aff = aff[imp_row, imp_col]

@@ -48,11 +48,11 @@ def resolve_size(size: str | int) -> tuple[int, int, int]:
         events = int(str(size).replace("_", ""))
     except ValueError:
         raise ConfigError(
-            f"unknown size {size!r}: use one of {', '.join(SIZES)} or a number of events"
+            f"unknown size {size!r}: use {', '.join(SIZES)} or a number of events"
         ) from None
     if events < 100:
         raise ConfigError(f"size {events} is too small: ask for at least 100 events")
-    return max(30, events // 40), int(np.clip(events // 100, 30, 100_000)), events
+    return max(30, events // 40), int(np.clip(events // 100, 30, 50_000)), events
 
 
 @dataclass
@@ -295,6 +295,8 @@ def _stream_events(path: Path, tables: Iterator[pa.Table], fmt: str,
     written = 0
     with open(tmp, "wb") as fh:
         for table in tables:
+            # Without pandas' metadata, in-memory and streamed worlds write the same bytes.
+            table = table.replace_schema_metadata(None)
             if fmt == "parquet":
                 writer = writer or pq.ParquetWriter(fh, table.schema, compression="zstd")
                 writer.write_table(table)
