@@ -96,13 +96,12 @@ def parse_expr(kind: str, col: str, dtype: pa.DataType) -> tuple[str, str]:
     c = _q(col)
     text = f"NULLIF(trim({c}), '')" if _is_text(dtype) else (
         f"NULLIF(trim(CAST({c} AS VARCHAR)), '')")
-    given = f"({text} IS NOT NULL)"
-    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
-        given = f"({c} IS NOT NULL)"
+    # Whether a value was given at all: text must be non-blank; typed values non-null.
+    given = f"({text} IS NOT NULL)" if _is_text(dtype) else f"({c} IS NOT NULL)"
     if kind in ("id", "text"):
-        return text, given
+        return text, "true"  # text always parses; blank is checked on the value itself
     if kind == "enum":
-        return f"regexp_replace(lower({text}), '[\\s-]+', '_', 'g')", given
+        return f"replace(replace(lower({text}), ' ', '_'), '-', '_')", "true"
     if kind in ("float", "int"):
         if _is_text(dtype):
             value = f"TRY_CAST({text} AS DOUBLE)"
@@ -181,11 +180,13 @@ def validation_sql(entity: str, source: pa.Schema, relation: str, *,
         if col not in present:
             continue
         value, given = parse_expr(kind, col, present[col])
-        inner += [f"{value} AS {_q(col)}", f"{given} AS {_q('__g_' + col)}"]
+        inner.append(f"{value} AS {_q(col)}")
+        if given != "true":
+            inner.append(f"{given} AS {_q('__g_' + col)}")
     required = {c for c, k in kinds.items() if k == "id"}
     for col in kinds:
         if col in required:
-            cond = "true" if col not in present else f"NOT {_q('__g_' + col)}"
+            cond = "true" if col not in present else f"{_q(col)} IS NULL"
             checks.append((cond, f"missing_{col}"))
     columns = [c for c in kinds if c in present]
     if entity in ("users", "items"):
@@ -201,8 +202,8 @@ def validation_sql(entity: str, source: pa.Schema, relation: str, *,
     for col, kind in kinds.items():
         if col not in present or kind in ("id",):
             continue
-        label = "timestamp" if col == "timestamp" else col
-        checks.append((f"{_q('__g_' + col)} AND {_q(col)} IS NULL", f"bad_{label}"))
+        if kind not in ("text", "enum"):
+            checks.append((f"{_q('__g_' + col)} AND {_q(col)} IS NULL", f"bad_{col}"))
         if col in RANGES.get(entity, {}):
             cond = RANGES[entity][col].format(v=_q(col))
             checks.append((f"{_q(col)} IS NOT NULL AND ({cond})", f"bad_{col}"))
@@ -249,8 +250,6 @@ def _entity_checks(entity: str, present: dict[str, pa.DataType],
             kinds = ", ".join(_literal(k) for k in sorted(schema.EDGE_KINDS))
             checks.append((f"kind IS NOT NULL AND kind NOT IN ({kinds})", "unknown_edge_kind"))
         checks.append(("src_user_id = dst_user_id", "self_edge"))
-    if entity in ("users", "items") and "extra" in present:
-        checks.append(('"__g_extra" AND extra IS NULL', "bad_extra"))
     return checks
 
 

