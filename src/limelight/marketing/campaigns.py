@@ -317,6 +317,10 @@ class CampaignManager:
         if spec.budget is not None and unit > 0:
             affordable = max(0, int((spec.budget - campaign.spent) // unit))
             capped = max(0, len(treated) - affordable)
+            # Capped users stay in the analysis (intention to treat) as 'skipped'.
+            for u, v in treated[affordable:]:
+                log.add(Message(message_id(campaign_id, u, run_id), campaign_id, u,
+                                spec.channel), status="skipped", run_id=run_id, variant=v)
             treated = treated[:affordable]
         codes = CouponBook(self.store).issue(offer, [u for u, _ in treated],
                                              campaign_id=campaign_id, now=now) if offer else {}
