@@ -1,0 +1,62 @@
+"""Through the real HTTP stack: uvicorn on 127.0.0.1, httpx as the client."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+
+
+def test_real_http_round_trip(live, world) -> None:
+    world.artifacts.activate(world.v1)
+    with httpx.Client(base_url=live.url, timeout=10) as http:
+        assert http.get("/health").json()["status"] == "ok"
+        user = world.active_users[7]
+        before = http.get(f"/users/{user}/recommendations", params={"n": 5}).json()
+        target = before["items"][0]["item_id"]
+        sent = http.post("/events", json={"user_id": user, "item_id": target, "type": "view"})
+        assert sent.status_code == 200 and sent.json()["accepted"] == 1
+        after = http.get(f"/users/{user}/recommendations", params={"n": 5}).json()
+        assert target not in [i["item_id"] for i in after["items"]]
+        assert http.post("/events", content=b"{oops",
+                         headers={"content-type": "application/json"}).status_code == 400
+        assert "limelight_http_requests_total" in http.get("/metrics").text
+
+
+def test_version_switch_without_dropping_requests(live, world) -> None:
+    world.artifacts.activate(world.v1)
+    user = world.active_users[8]
+    statuses: list[int] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(base_url=live.url, timeout=10) as http:
+            while not stop.is_set():
+                response = http.get(f"/users/{user}/recommendations", params={"n": 10})
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    versions.add(response.json()["model_version"])
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        time.sleep(0.3)
+        world.artifacts.activate(world.v2)  # what `limelight models activate` does
+        with httpx.Client(base_url=live.url, timeout=10) as http:
+            deadline = time.monotonic() + 20
+            while http.get("/health").json()["model_version"] != world.v2:
+                assert time.monotonic() < deadline, "the server did not pick up the switch"
+                time.sleep(0.1)
+            time.sleep(0.3)
+            world.artifacts.rollback()  # `limelight models rollback`
+            deadline = time.monotonic() + 20
+            while http.get("/health").json()["model_version"] != world.v1:
+                assert time.monotonic() < deadline, "the server did not pick up the rollback"
+                time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join()
+    assert statuses and set(statuses) == {200}, set(statuses)
+    assert {world.v1, world.v2} <= versions
