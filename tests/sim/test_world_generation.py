@@ -86,6 +86,14 @@ def test_every_table_conforms_to_the_data_model(tiny_world) -> None:
     assert tiny_world.items["categories"].map(len).min() >= 1
 
 
+def test_nobody_acts_before_signing_up(tiny_world) -> None:
+    first = tiny_world.events.groupby("user_id")["timestamp"].min()
+    signup = tiny_world.users.set_index("user_id")["signup_time"].loc[first.index]
+    assert (first > signup).all()
+    joined_late = (signup > pd.Timestamp(tiny_world.meta["start"])).mean()
+    assert 0.15 < joined_late < 0.6  # some users sign up during the window
+
+
 def test_contacts_and_consent(tiny_world) -> None:
     contacts = tiny_world.contacts
     assert (contacts["email"] == "user" + contacts["user_id"].str[1:].astype(int).astype(str)

@@ -119,6 +119,8 @@ def simulate_chunk(ctx: EventContext, users: np.ndarray, scale: float,
         pick = rng.choice(len(comp), size=len(rows), p=comp[:, 2] / comp[:, 2].sum())
         hour[rows] = rng.normal(comp[pick, 0], comp[pick, 1]) % 24.0
     start_s = _local_to_utc_seconds(cal.start, day, hour, ctx.timezones[s_user])
+    # On the signup day itself, nobody acts before signing up.
+    start_s = np.maximum(start_s, pop.signup_s[s_user] + rng.uniform(30, 600, len(s_user)))
     mobile_share = np.array([s.mobile_share for s in SEGMENTS])[s_seg]
     r = rng.random(len(s_user))
     s_device = np.where(r < mobile_share, 0, np.where(r < mobile_share + 0.8 * (1 - mobile_share),
