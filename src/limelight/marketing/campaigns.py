@@ -205,7 +205,12 @@ class CampaignManager:
     def list(self) -> list[dict[str, Any]]:
         frame = self.store.sql("SELECT campaign_id, name, status, created_at, last_run_at, "
                                "spent FROM marketing_campaigns ORDER BY created_at")
-        return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+        rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+        for row in rows:
+            for key in ("created_at", "last_run_at"):
+                if row[key] is not None:
+                    row[key] = pd.Timestamp(row[key]).isoformat()
+        return rows
 
     def _set_status(self, campaign_id: str, status: str, **extra: Any) -> None:
         current = self.get(campaign_id).status
