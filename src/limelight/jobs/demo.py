@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from limelight.api import serve as _serve
 from limelight.errors import LimelightError
 
 
@@ -145,6 +146,10 @@ STEPS: list[Step] = [
     Step("generate", "generate the sample world", generate_step),
     Step("ingest", "ingest it into the event store", ingest_step),
     Step("stats", "summarise the store", stats_step),
+    # serving stays last: add new steps above this line
+    Step("model", "train a model unless one is active", _serve.demo_model_step),
+    Step("serve", "serve the API on 127.0.0.1 (Ctrl-C stops)", _serve.demo_serve_step,
+         enabled=lambda ctx: ctx.serve),
 ]
 
 
