@@ -236,7 +236,7 @@ def _prepare(table: pa.Table, entity: str, mapping: Mapping[str, str],
     # Unknown columns stay in the chunk (quarantined rows keep them in ``raw``); validation
     # reads only model columns, and folds the rest into ``extra`` for users and items.
     ignored = [c for c in table.column_names
-               if c not in known and c != readers.LINE and not keeps_extra]
+               if c not in known and c not in (readers.LINE, readers.RAW) and not keeps_extra]
     return table, ignored
 
 
@@ -333,9 +333,9 @@ def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestRepo
     part.read = chunk.n_read
     view = f"__ingest_src_{uuid.uuid4().hex[:8]}"
     typed = f"__ingest_typed_{uuid.uuid4().hex[:8]}"
-    with store.transaction():
-        store.register(view, table)
-        try:
+    store.register(view, table)
+    try:
+        with store.transaction():
             if table.num_rows:
                 sql, columns = validation_sql(entity, table.schema, view, bounds=bounds)
                 store.execute(f"CREATE OR REPLACE TEMP TABLE {typed} AS {sql}")
@@ -343,7 +343,8 @@ def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestRepo
                     f"SELECT coalesce(__reason, ''), count(*) FROM {typed} GROUP BY 1"
                 ).fetchall())
                 valid = int(counts.pop("", 0))
-                rejected = _rejected_rows(store, typed, view, table, entity, chunk, raw_lines)
+                rejected = _rejected_rows(store, typed, view, table, entity, chunk, raw_lines,
+                                          pseudo is not None)
                 inserted, ids = store.insert_from(
                     entity, f"(SELECT * FROM {typed} WHERE __reason IS NULL)", columns,
                     order_by="__line", returning=collect_ids and entity == "events")
@@ -365,20 +366,23 @@ def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestRepo
             snapshot = IngestReport(**{**run.__dict__, "reasons": dict(run.reasons)})
             snapshot._add(part)
             store.record_run(_run_row(snapshot))
-        finally:
-            store.unregister(view)
+    finally:
+        store.unregister(view)
     return part
 
 
 def _rejected_rows(store: Any, typed: str, view: str, table: pa.Table, entity: str,
-                   chunk: readers.Chunk, raw_lines: bool) -> list[tuple[int, str, str, Any]]:
+                   chunk: readers.Chunk, raw_lines: bool, pseudonymized: bool
+                   ) -> list[tuple[int, str, str, Any]]:
     """(line, reason, raw, user_id) of the chunk's rows that failed validation."""
     uid = USER_ID_COLUMNS[entity][0] if USER_ID_COLUMNS[entity] else None
     uid_sql = f't."{uid}"' if uid and uid in table.column_names else "NULL"
-    source_cols = [c for c in table.column_names if c != readers.LINE]
+    source_cols = [c for c in table.column_names if c not in (readers.LINE, readers.RAW)]
     pack = ", ".join('"' + c.replace('"', '""') + '" := s."' + c.replace('"', '""') + '"'
                      for c in source_cols)
     raw_sql = "NULL" if raw_lines or not pack else f"CAST(to_json(struct_pack({pack})) AS VARCHAR)"
+    if readers.RAW in table.column_names and not pseudonymized:
+        raw_sql = f"s.{readers.RAW}"
     rows = store.execute(
         f"SELECT t.__line, t.__reason, {raw_sql}, {uid_sql} FROM {typed} t "
         f"JOIN {view} s ON s.__line = t.__line WHERE t.__reason IS NOT NULL ORDER BY t.__line"

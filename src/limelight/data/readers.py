@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from limelight.errors import IngestError
 
 LINE = "__line"
+RAW = "__raw"
 FORMATS = ("csv", "tsv", "jsonl", "parquet")
 _DELIMITERS = (",", "\t", ";", "|")
 
@@ -343,15 +344,24 @@ def iter_parquet(path: Path, *, chunk_rows: int = 500_000) -> Iterator[Chunk]:
 
 
 def iter_frame(frame: pd.DataFrame | pa.Table, *, chunk_rows: int = 500_000) -> Iterator[Chunk]:
-    """Chunks of an in-memory pandas DataFrame or Arrow table (row numbers from 1)."""
+    """Chunks of an in-memory pandas DataFrame or Arrow table.
+
+    Rows are numbered from 1 unless the frame has its own ``__line`` column; a ``__raw`` column,
+    when present, is what quarantine keeps as a rejected row's raw content.
+    """
     table = frame if isinstance(frame, pa.Table) else _frame_to_arrow(frame)
+    given = LINE in table.column_names  # adapters pass the line numbers of their source file
     for start in range(0, max(table.num_rows, 1), chunk_rows):
         part = table.slice(start, chunk_rows)
         if part.num_rows == 0:
             return
-        lines = np.arange(start + 1, start + 1 + part.num_rows, dtype=np.int64)
-        yield Chunk(table=part.append_column(LINE, pa.array(lines)),
-                    progress=start + part.num_rows)
+        if given:
+            part = part.set_column(part.column_names.index(LINE), LINE,
+                                   part.column(LINE).cast(pa.int64()))
+        else:
+            lines = np.arange(start + 1, start + 1 + part.num_rows, dtype=np.int64)
+            part = part.append_column(LINE, pa.array(lines))
+        yield Chunk(table=part, progress=start + part.num_rows)
 
 
 def _frame_to_arrow(frame: pd.DataFrame) -> pa.Table:

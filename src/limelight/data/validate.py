@@ -130,12 +130,13 @@ def parse_expr(kind: str, col: str, dtype: pa.DataType) -> tuple[str, str]:
         return value, given
     if kind == "list":
         if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
-            items = f"list_transform({c}, x -> trim(CAST(x AS VARCHAR)))"
+            items = f"list_transform({c}, lambda x: trim(CAST(x AS VARCHAR)))"
         else:
             items = (f"CASE WHEN starts_with({text}, '[') THEN CASE WHEN json_valid({text}) "
-                     f"THEN list_transform(from_json({text}, '[\"VARCHAR\"]'), x -> trim(x)) END "
-                     f"ELSE list_transform(string_split({text}, '|'), x -> trim(x)) END")
-        return f"list_filter({items}, x -> x IS NOT NULL AND x <> '')", given
+                     f"THEN list_transform(from_json({text}, '[\"VARCHAR\"]'), "
+                     f"lambda x: trim(x)) END "
+                     f"ELSE list_transform(string_split({text}, '|'), lambda x: trim(x)) END")
+        return f"list_filter({items}, lambda x: x IS NOT NULL AND x <> '')", given
     if kind == "json":
         return f"CASE WHEN json_valid({text}) AND starts_with({text}, '{{') THEN {text} END", given
     raise ValueError(f"unknown column kind {kind!r}")
@@ -190,7 +191,8 @@ def validation_sql(entity: str, source: pa.Schema, relation: str, *,
             checks.append((cond, f"missing_{col}"))
     columns = [c for c in kinds if c in present]
     if entity in ("users", "items"):
-        extra_cols = [f.name for f in source if f.name not in kinds and not f.name.startswith("__")]
+        extra_cols = [f.name for f in source
+                      if f.name not in kinds and not f.name.startswith("__")]
         if extra_cols:  # unmapped source columns become free-form attributes
             pack = ", ".join(f"{_q(c)} := NULLIF(trim(CAST({_q(c)} AS VARCHAR)), '')"
                              for c in extra_cols)
@@ -207,8 +209,8 @@ def validation_sql(entity: str, source: pa.Schema, relation: str, *,
         if col in RANGES.get(entity, {}):
             cond = RANGES[entity][col].format(v=_q(col))
             checks.append((f"{_q(col)} IS NOT NULL AND ({cond})", f"bad_{col}"))
-        if kind == "ts":
-            name = "timestamp_out_of_range" if col == "timestamp" else f"bad_{col}"
+        if kind == "ts" and col == "timestamp":  # other times (releases, signups) may be old
+            name = "timestamp_out_of_range"
             lo = _literal(bounds.min_timestamp)
             checks.append((f"{_q(col)} IS NOT NULL AND ({_q(col)} < CAST({lo} AS TIMESTAMPTZ) "
                            f"OR {_q(col)} > current_timestamp + to_seconds("

@@ -198,8 +198,9 @@ class DuckDBEventStore:
         self.cursor().register(name, data)
 
     def unregister(self, name: str) -> None:
-        """Drop a view made by :meth:`register`."""
-        self.cursor().unregister(name)
+        """Drop a view made by :meth:`register` (quietly, as cleanup after errors)."""
+        with suppress(duckdb.Error):
+            self.cursor().unregister(name)
 
     def _migrate(self) -> None:
         cur = self._conn
