@@ -58,7 +58,8 @@ class Recommender:
     def fit(self, dataset: Dataset) -> Recommender:
         """Learn from ``dataset``; returns ``self``."""
         self.n_users_, self.n_items_ = dataset.interactions.shape
-        self.user_items_ = dataset.interactions.tocsr().astype(np.float32)
+        # no copy when the matrix already is CSR float32 (large matrices, fit-time parity)
+        self.user_items_ = dataset.interactions.tocsr().astype(np.float32, copy=False)
         self._fit(dataset)
         return self
 
@@ -73,6 +74,33 @@ class Recommender:
     def _score_users(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         """Dense scores, shape (len(user_idx), n_items). ``user_items`` are those users' rows."""
         raise NotImplementedError
+
+    def _scores_for(self, users: np.ndarray, user_items: sp.csr_matrix | None
+                    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """(history rows, dense scores) of ``users``; fold-in models override this to use
+        ``user_items`` (when given) instead of their stored user state."""
+        rows = self._history(users, user_items)
+        history = getattr(self, "scoring_history_", None)
+        if user_items is None and history is not None:
+            return rows, self._score_history(users, history[users])
+        return rows, self._score_users(users, rows)
+
+    def _score_history(self, user_idx: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        """Scores from recency-weighted training rows (models that transform their inputs,
+        e.g. binarise them, override this to use the rows as they are)."""
+        return self._score_users(user_idx, history)
+
+    def _set_scoring_history(self, dataset: Dataset, half_life: float | None, *,
+                             binary: bool = False) -> None:
+        """Score training users from recency-weighted rows: a user's ``k``-th most recent
+        interaction (``k = 0`` the latest, order of :attr:`Dataset.log`) weighs
+        ``0.5 ** (k / half_life)`` times its weight. None keeps the plain rows."""
+        if half_life is None:
+            self.scoring_history_ = None
+            return
+        if half_life <= 0:
+            raise ValueError(f"history_half_life must be positive, got {half_life}")
+        self.scoring_history_ = recency_weighted(dataset, half_life, binary=binary)
 
     def score(self, user_ids: np.ndarray | int, item_ids: np.ndarray | int,
               *, user_items: sp.csr_matrix | None = None) -> np.ndarray:
@@ -95,8 +123,7 @@ class Recommender:
         self.check_fitted()
         users = np.atleast_1d(np.asarray(user_ids, dtype=np.int64))
         items = np.asarray(item_ids, dtype=np.int64)
-        rows = self._history(users, user_items)
-        dense = self._score_users(users, rows)
+        _, dense = self._scores_for(users, user_items)
         if items.ndim <= 1:
             return dense[:, np.atleast_1d(items)].astype(np.float32, copy=False)
         return np.take_along_axis(dense, items, axis=1).astype(np.float32, copy=False)
@@ -126,8 +153,8 @@ class Recommender:
         """
         self.check_fitted()
         users = np.atleast_1d(np.asarray(user_ids, dtype=np.int64))
-        rows = self._history(users, user_items)
-        scores = self._score_users(users, rows).astype(np.float32, copy=True)
+        rows, scores = self._scores_for(users, user_items)
+        scores = np.array(scores, dtype=np.float32, copy=True)
         if candidates is not None:
             mask = np.full(scores.shape[1], True)
             mask[np.asarray(candidates, dtype=np.int64)] = False
@@ -201,6 +228,30 @@ class Recommender:
         if not isinstance(model, cls):
             raise ArtifactError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
         return model
+
+
+def recency_weighted(dataset: Dataset, half_life: float, *, binary: bool = False
+                     ) -> sp.csr_matrix:
+    """Interaction matrix whose entries decay with their rank from the end of each user's
+    history (see :meth:`Recommender._set_scoring_history`). Falls back to the plain matrix
+    when the dataset has no event log. ``binary`` decays 1 instead of each event's weight."""
+    log = dataset.log
+    if not len(log):
+        matrix = dataset.interactions.tocsr().astype(np.float32)
+        if binary:
+            matrix.data = (matrix.data > 0).astype(np.float32)
+        return matrix
+    users = log["user_idx"].to_numpy()
+    after_last = np.searchsorted(users, users, side="right")
+    rank_from_end = after_last - 1 - np.arange(len(users))
+    base = log["weight"].to_numpy(np.float64)
+    if binary:
+        base = (base > 0).astype(np.float64)
+    weights = base * np.power(0.5, rank_from_end / half_life)
+    matrix = sp.csr_matrix((weights.astype(np.float32), (users, log["item_idx"].to_numpy())),
+                           shape=dataset.interactions.shape)
+    matrix.sum_duplicates()
+    return matrix
 
 
 def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
