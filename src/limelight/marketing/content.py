@@ -107,6 +107,21 @@ def popularity_recommender(store: Any, *, days: int | None = None) -> Recommend:
     return recommend
 
 
+def artifact_recommender(artifact: Any, fallback: Recommend | None = None) -> Recommend:
+    """``recommend(user, n)`` from a saved model version (an ``ArtifactStore.load()`` result);
+    users the model does not know get ``fallback`` (e.g. popularity)."""
+    import numpy as np
+
+    def recommend(user_id: str, n: int) -> list[str]:
+        idx = artifact.users.get(str(user_id))
+        if idx < 0:
+            return list(fallback(user_id, n)) if fallback else []
+        top, _ = artifact.model.recommend(np.array([idx]), n)
+        return [str(i) for i in artifact.items.ids_of(top[0][top[0] >= 0])]
+
+    return recommend
+
+
 def select_items(user_id: str, n: int, recommend: Recommend, items: pd.DataFrame,
                  rules: ItemRules, fallback: Sequence[str] = ()) -> list[str]:
     """Top ``n`` items for ``user_id`` that pass ``rules``; gaps filled from ``fallback``.
