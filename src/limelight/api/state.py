@@ -372,13 +372,42 @@ class ServingState:
             report = ingest_records(self.store, records, "events", source_name=source_name,
                                     settings=self.settings)
             if report.accepted:
-                ids = report.accepted_event_ids
-                quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in ids)
-                rows = self.store.read("events", columns=EVENT_COLUMNS,
-                                       where=f"event_id IN ({quoted})")
-                rows = rows.sort_values("timestamp", kind="stable")
-                self.apply_events(rows.to_dict("records"))
+                self.apply_events(self._accepted_rows(records, report))
         return report
+
+    def _accepted_rows(self, records: list[Any], report: Any) -> list[dict[str, Any]]:
+        """The accepted events of an ingest, in request order.
+
+        Without duplicates every row that was not rejected was stored, so the rows come from
+        the request itself (normalised as ingest does: trimmed ids, lower-case type); with
+        duplicates, or pseudonymized ids, they are read back from the store by event id.
+        """
+        rejected = {int(line) - 1 for line, _ in report.rejections}
+        complete = len(report.rejections) == report.rejected
+        if report.duplicates == 0 and complete and not self.settings.ingest.pseudonymize:
+            rows = []
+            for k, record in enumerate(records):
+                if k in rejected or not isinstance(record, dict):
+                    continue
+                value = record.get("value")
+                try:
+                    value = None if value is None else float(value)
+                except (TypeError, ValueError):
+                    value = None
+                rows.append({"user_id": str(record["user_id"]).strip(),
+                             "item_id": _str(record.get("item_id")),
+                             "type": str(record["type"]).strip().lower(), "value": value,
+                             "timestamp": record.get("timestamp"),
+                             "review_text": _str(record.get("review_text"))})
+            if len(rows) == report.accepted:
+                for row in rows:
+                    if row["item_id"] is not None:
+                        row["item_id"] = row["item_id"].strip()
+                return rows
+        ids = report.accepted_event_ids
+        quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in ids)
+        frame = self.store.read("events", columns=EVENT_COLUMNS, where=f"event_id IN ({quoted})")
+        return frame.sort_values("timestamp", kind="stable").to_dict("records")
 
     # -- per request ---------------------------------------------------------------------------
     def user_context(self, snapshot: Snapshot, user_id: str,

@@ -78,17 +78,16 @@ class MMRReranker:
         max_sim = np.full(len(items), -np.inf, dtype=np.float32)
         available = np.ones(len(items), dtype=bool)
         marginal = np.empty(len(items), dtype=np.float32)
-        for step in range(k):
-            if step == 0:
-                gain = rel.copy()
-            else:
-                gain = (1.0 - lam) * rel - lam * max_sim
-            gain[~available] = -np.inf
-            best = int(np.argmax(gain))
+        gain = rel.copy()
+        weighted_rel = (1.0 - lam) * rel
+        for _ in range(k):
+            best = int(gain.argmax())
             picked.append(best)
             marginal[best] = gain[best]
             available[best] = False
-            max_sim = np.maximum(max_sim, sims[best])
+            np.maximum(max_sim, sims[best], out=max_sim)
+            gain = weighted_rel - lam * max_sim
+            gain[~available] = -np.inf
         rest = np.flatnonzero(available)  # keep relevance order after the picked ones
         order = np.concatenate([np.asarray(picked, dtype=np.int64), rest])
         marginal[rest] = rel[rest] - 1.0  # below every picked item

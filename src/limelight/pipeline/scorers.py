@@ -113,8 +113,8 @@ class HybridScorer:
     def _model_scores(self, model_row: int, row: sp.csr_matrix | None) -> np.ndarray:
         if row is None:
             users = np.array([model_row], dtype=np.int64)
-            rows = self.model.user_items_[users]
-            return np.asarray(self.model._score_users(users, rows), dtype=np.float32)[0]
+            return np.asarray(self.model._score_users(users, self._training_row(model_row)),
+                              dtype=np.float32)[0]
         if self._factors is not None:
             # fold_in solves the user's vector from the given history (ALS-style models)
             vector = np.asarray(self.model.fold_in(row), dtype=np.float32).ravel()
@@ -124,6 +124,15 @@ class HybridScorer:
         if scores_for is not None:  # fold-in models score from the given history here
             return np.asarray(scores_for(users, row)[1], dtype=np.float32)[0]
         return np.asarray(self.model._score_users(users, row), dtype=np.float32)[0]
+
+    def _training_row(self, model_row: int) -> sp.csr_matrix:
+        """The user's training row as a 1-row CSR view (scipy's fancy indexing is ~30x
+        slower, which matters at hundreds of requests per second)."""
+        matrix = self.model.user_items_
+        lo, hi = matrix.indptr[model_row], matrix.indptr[model_row + 1]
+        return sp.csr_matrix((matrix.data[lo:hi], matrix.indices[lo:hi],
+                              np.array([0, hi - lo], dtype=matrix.indptr.dtype)),
+                             shape=(1, matrix.shape[1]), copy=False)
 
     def _row(self, history: UserHistory) -> sp.csr_matrix:
         """The history as one CSR row over the model's items (weights summed per item)."""

@@ -1,0 +1,312 @@
+"""Serving benchmark: throughput and latency of `limelight serve` under load on loopback.
+
+Two worlds: ML-100K (943 users x 1,682 items) and a generated 50k-item catalogue. For each,
+an ALS model is trained and activated, `limelight serve` runs as a separate process, and wrk
+(a separate process too; `apt-get install wrk`) drives it over 127.0.0.1:
+
+- ``recs``: GET top-10 recommendations with seen-item exclusion and MMR (diversity 0.3), users
+  drawn at random;
+- ``recommend``: POST /recommend scoring 20 given items;
+- ``events``: POST /events batches of 100 new events (write-through to DuckDB);
+- ``event->update``: one client sends an event for the item at the top of a user's list and
+  asks for the list again; the time until the answer no longer holds the item (sequential,
+  so both requests are in it).
+
+Every request carries an API key (auth on, as in production). Figures are medians of wrk's
+own percentiles; on a busy machine they are pessimistic.
+
+Usage::
+
+    python benchmarks/serve.py                       # both worlds, 10 s per scenario
+    python benchmarks/serve.py --duration 5 --worlds ml100k --connections 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+KEY = "bench-key"
+TARGET_P99_MS = {"ml100k": 15.0, "catalogue50k": 25.0}
+TARGET_RPS = 800.0
+TARGET_UPDATE_MS = 50.0
+
+
+# -- worlds -----------------------------------------------------------------------------------
+def prepare_ml100k(root: Path) -> dict[str, Any]:
+    """ML-100K ingested into a DuckDB store, ALS trained and activated."""
+    from limelight.data.sources import ingest_dataset
+
+    data = Path(os.environ.get("LIMELIGHT_DATA_DIR", ROOT.parent / "shared" / "data"))
+    directory = data / "ml-100k"
+    if not directory.is_dir():
+        raise SystemExit(f"ML-100K not found under {data} (set LIMELIGHT_DATA_DIR)")
+    store_url = f"duckdb:///{root / 'ml100k.duckdb'}"
+    from limelight.store import open_store
+
+    store = open_store(store_url)
+    ingest_dataset(store, "ml-100k", directory)
+    return _train(store, store_url, root / "ml100k-artifacts", "ml100k")
+
+
+def prepare_catalogue(root: Path, n_items: int = 50_000, n_users: int = 20_000,
+                      n_events: int = 500_000, seed: int = 0) -> dict[str, Any]:
+    """A generated shop: 50k items in 40 categories with tags and prices, users with tastes
+    over a few categories, Zipf-skewed popularity; ingested and trained like ML-100K."""
+    import pandas as pd
+
+    from limelight.data.ingest import ingest_frame
+    from limelight.store import open_store
+
+    rng = np.random.default_rng(seed)
+    n_cat = 40
+    item_cat = rng.integers(0, n_cat, n_items)
+    items = pd.DataFrame({
+        "item_id": [f"p{i:06d}" for i in range(n_items)],
+        "title": [f"Product {i}" for i in range(n_items)],
+        "categories": [[f"cat{c:02d}"] for c in item_cat],
+        "tags": [[f"tag{t:03d}" for t in rng.integers(0, 300, 3)] for _ in range(n_items)],
+        "price": np.round(rng.lognormal(3, 0.8, n_items), 2),
+        "in_stock": rng.random(n_items) > 0.05,
+        "created_time": pd.Timestamp("2024-01-01", tz="UTC")
+        + pd.to_timedelta(rng.integers(0, 365 * 86400, n_items), unit="s"),
+    })
+    users = pd.DataFrame({"user_id": [f"c{u:06d}" for u in range(n_users)],
+                          "region": rng.choice(["north", "south", "east", "west"], n_users),
+                          "age": rng.integers(18, 80, n_users).astype("int32")})
+    # each user likes 3 categories; popularity within a category is Zipf-like
+    tastes = rng.integers(0, n_cat, (n_users, 3))
+    by_cat = [np.flatnonzero(item_cat == c) for c in range(n_cat)]
+    ev_user = rng.integers(0, n_users, n_events)
+    ev_cat = tastes[ev_user, rng.integers(0, 3, n_events)]
+    ranks = np.minimum(rng.zipf(1.3, n_events) - 1, 10**9)
+    ev_item = np.array([by_cat[c][r % len(by_cat[c])] for c, r in zip(ev_cat, ranks,
+                                                                      strict=True)])
+    events = pd.DataFrame({
+        "user_id": users["user_id"].to_numpy()[ev_user],
+        "item_id": items["item_id"].to_numpy()[ev_item],
+        "type": rng.choice(["view", "click", "purchase"], n_events, p=[0.7, 0.2, 0.1]),
+        "timestamp": pd.Timestamp("2025-01-01", tz="UTC")
+        + pd.to_timedelta(rng.integers(0, 180 * 86400, n_events), unit="s"),
+    })
+    store_url = f"duckdb:///{root / 'catalogue.duckdb'}"
+    store = open_store(store_url)
+    for entity, frame in (("items", items), ("users", users), ("events", events)):
+        ingest_frame(store, frame, entity)
+    return _train(store, store_url, root / "catalogue-artifacts", "catalogue50k")
+
+
+def _train(store: Any, store_url: str, artifacts_dir: Path, name: str) -> dict[str, Any]:
+    from limelight.data.dataset import build_dataset
+    from limelight.models.registry import create
+    from limelight.store.artifacts import ArtifactStore
+
+    dataset = build_dataset(store, with_features=False)
+    model = create("als", n_factors=64, n_epochs=10, random_state=0).fit(dataset)
+    ArtifactStore(artifacts_dir).save(model, "als", dataset=dataset, activate=True)
+    users = dataset.users.to_list()
+    items = dataset.items.to_list()
+    store.close()
+    return {"name": name, "store_url": store_url, "artifacts": str(artifacts_dir),
+            "users": users, "items": items, "n_users": len(users), "n_items": len(items)}
+
+
+# -- server -----------------------------------------------------------------------------------
+def start_server(world: dict[str, Any], port: int) -> subprocess.Popen:
+    import hashlib
+
+    env = {**os.environ, "LIMELIGHT_STORE_URL": world["store_url"],
+           "LIMELIGHT_SERVE__API_KEYS": json.dumps(
+               {hashlib.sha256(KEY.encode()).hexdigest(): ["read", "write"]}),
+           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    limelight = Path(sys.executable).with_name("limelight")
+    proc = subprocess.Popen([str(limelight), "serve", "--port", str(port), "--artifacts",
+                             world["artifacts"], "--json"], env=env, stdout=subprocess.PIPE,
+                            text=True)
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit("limelight serve did not start")
+    import httpx
+
+    url = json.loads(line)["url"]
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{url}/health").json()["status"] != "ok":  # model loaded
+        if time.monotonic() > deadline:
+            raise SystemExit("no model loaded")
+        time.sleep(0.2)
+    return proc
+
+
+# -- load -------------------------------------------------------------------------------------
+LUA_COMMON = """
+math.randomseed(os.time())
+local users = {%(users)s}
+local items = {%(items)s}
+local counter = 0
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests":%%d,"duration_us":%%d,"p50":%%d,"p95":%%d,"p99":%%d,' ..
+    '"errors":%%d,"non2xx":%%d}\\n', summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+LUA_SCENARIOS = {
+    "recs": """
+request = function()
+  local u = users[math.random(#users)]
+  return wrk.format("GET", "/users/" .. u ..
+    "/recommendations?n=10&exclude_seen=true&diversity=0.3", {["X-API-Key"]="%(key)s"})
+end
+""",
+    "recommend": """
+request = function()
+  local u = users[math.random(#users)]
+  local parts = {}
+  for k = 1, 20 do parts[k] = '"' .. items[math.random(#items)] .. '"' end
+  local body = '{"user":"' .. u .. '","items":[' .. table.concat(parts, ",") .. ']}'
+  return wrk.format("POST", "/recommend", {["X-API-Key"]="%(key)s",
+    ["Content-Type"]="application/json"}, body)
+end
+""",
+    "events": """
+request = function()
+  local parts = {}
+  for k = 1, 100 do
+    counter = counter + 1
+    parts[k] = string.format('{"user_id":"%%s","item_id":"%%s","type":"view",' ..
+      '"timestamp":%%d}', users[math.random(#users)], items[math.random(#items)],
+      1700000000 + counter * 7 + math.random(1000000))
+  end
+  return wrk.format("POST", "/events", {["X-API-Key"]="%(key)s",
+    ["Content-Type"]="application/json"}, "[" .. table.concat(parts, ",") .. "]")
+end
+""",
+}
+
+
+def run_wrk(url: str, world: dict[str, Any], scenario: str, duration: int, connections: int,
+            workdir: Path) -> dict[str, Any]:
+    rng = np.random.default_rng(1)
+    users = rng.choice(world["users"], min(2000, len(world["users"])), replace=False)
+    items = rng.choice(world["items"], min(5000, len(world["items"])), replace=False)
+    script = (LUA_COMMON % {"users": ",".join(f'"{u}"' for u in users),
+                            "items": ",".join(f'"{i}"' for i in items)}
+              + LUA_SCENARIOS[scenario] % {"key": KEY})
+    path = workdir / f"{scenario}.lua"
+    path.write_text(script)
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
+                          "-s", str(path), url], capture_output=True, text=True, check=True)
+    stats = json.loads(out.stdout.strip().splitlines()[-1])
+    seconds = stats["duration_us"] / 1e6
+    return {"scenario": scenario, "connections": connections,
+            "requests": stats["requests"], "rps": stats["requests"] / seconds,
+            "p50_ms": stats["p50"] / 1000, "p95_ms": stats["p95"] / 1000,
+            "p99_ms": stats["p99"] / 1000, "errors": stats["errors"],
+            "non2xx": stats["non2xx"]}
+
+
+def event_to_update(url: str, world: dict[str, Any], n: int = 60) -> dict[str, Any]:
+    """Send an event for the top item of a user's list, ask again; time until it is gone."""
+    import httpx
+
+    rng = np.random.default_rng(2)
+    headers = {"X-API-Key": KEY}
+    latencies = []
+    reflected = 0
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as http:
+        for user in rng.choice(world["users"], n, replace=False):
+            top = http.get(f"/users/{user}/recommendations", params={"n": 10}).json()
+            item = top["items"][0]["item_id"]
+            start = time.perf_counter()
+            sent = http.post("/events", json={"user_id": user, "item_id": item,
+                                              "type": "purchase"})
+            after = http.get(f"/users/{user}/recommendations", params={"n": 10}).json()
+            latencies.append((time.perf_counter() - start) * 1000)
+            reflected += sent.status_code == 200 and item not in {
+                i["item_id"] for i in after["items"]}
+    lat = np.asarray(latencies)
+    return {"scenario": "event->update", "requests": n, "reflected": reflected,
+            "p50_ms": float(np.percentile(lat, 50)), "p95_ms": float(np.percentile(lat, 95)),
+            "p99_ms": float(np.percentile(lat, 99))}
+
+
+# -- main -------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--worlds", default="ml100k,catalogue50k")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per scenario")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install -y wrk")
+    rows: list[dict[str, Any]] = []
+    workdir = Path(tempfile.mkdtemp(prefix="limelight-serve-bench-"))
+    try:
+        for name in args.worlds.split(","):
+            t0 = time.perf_counter()
+            world = prepare_ml100k(workdir) if name == "ml100k" else prepare_catalogue(workdir)
+            print(f"{name}: {world['n_users']:,} users x {world['n_items']:,} items prepared "
+                  f"in {time.perf_counter() - t0:.0f} s", flush=True)
+            proc = start_server(world, args.port)
+            url = f"http://127.0.0.1:{args.port}"
+            try:
+                run_wrk(url, world, "recs", 2, args.connections, workdir)  # warm-up
+                for scenario, conns in (("recs", args.connections),
+                                        ("recommend", args.connections), ("events", 2)):
+                    row = run_wrk(url, world, scenario, args.duration, conns, workdir)
+                    rows.append({"world": name, **row})
+                    print(_fmt(rows[-1]), flush=True)
+                rows.append({"world": name, **event_to_update(url, world)})
+                print(_fmt(rows[-1]), flush=True)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    _report(rows, args)
+
+
+def _fmt(row: dict[str, Any]) -> str:
+    rps = f"{row['rps']:8.0f}" if "rps" in row else "       -"
+    return (f"{row['world']:<13} {row['scenario']:<14} {rps} req/s  p50 {row['p50_ms']:6.2f}  "
+            f"p95 {row['p95_ms']:6.2f}  p99 {row['p99_ms']:6.2f} ms")
+
+
+def _report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    print("\nworld         scenario        throughput        latency (ms)              target")
+    for row in rows:
+        target = ""
+        if row["scenario"] == "recs":
+            target = (f">= {TARGET_RPS:.0f}/s, p99 <= {TARGET_P99_MS[row['world']]:.0f} ms: "
+                      + ("met" if row["rps"] >= TARGET_RPS
+                         and row["p99_ms"] <= TARGET_P99_MS[row["world"]] else "MISSED"))
+        elif row["scenario"] == "event->update":
+            target = (f"p99 <= {TARGET_UPDATE_MS:.0f} ms: "
+                      + ("met" if row["p99_ms"] <= TARGET_UPDATE_MS else "MISSED")
+                      + f" ({row['reflected']}/{row['requests']} reflected)")
+        elif row["scenario"] == "events":
+            target = f"{row['rps'] * 100:,.0f} events/s"
+        print(_fmt(row) + "  " + target)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "serve.json"
+    out.write_text(json.dumps({"args": vars(args), "cpus": os.cpu_count(),
+                               "load_avg": os.getloadavg(), "rows": rows}, indent=2))
+    print(f"\nwritten {out}")
+
+
+if __name__ == "__main__":
+    main()
