@@ -41,7 +41,10 @@ from limelight.evaluation.split import TemporalHoldout, ml100k_dataset, ml100k_f
 REPO = Path(__file__).resolve().parents[1]
 RANKING_MODELS = ["popularity", "item_knn", "user_knn", "als", "bpr", "ease", "rp3beta",
                   "content"]
-RATING_MODELS = ["mf_als", "mf_sgd"]
+RATING_MODELS = ["mf_als", "mf_sgd", "knn_baseline"]
+#: the blend combines every tuned model whose validation score is within this share of the
+#: best validation score (chosen on validation only; its weights are learned inside fit)
+BLEND_WITHIN = 0.10
 #: our model -> the peer measured with the same protocol
 PEER_OF = {"popularity": "popularity", "ease": "ease", "als": "implicit-als",
            "item_knn": "implicit-itemknn-cosine", "bpr": "implicit-bpr"}
@@ -64,7 +67,7 @@ def _read_peers(peers_dir: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def als_fit_ratio(train_matrix: Any, runs: int = 7) -> dict[str, float]:
+def als_fit_ratio(train_matrix: Any, runs: int = 9) -> dict[str, float]:
     """Median fit seconds of our ALS and of implicit's, same matrix and parameters."""
     import implicit
     from threadpoolctl import threadpool_limits
@@ -79,18 +82,21 @@ def als_fit_ratio(train_matrix: Any, runs: int = 7) -> dict[str, float]:
                       items=IdVocab(map(str, range(train_matrix.shape[1]))))
     ours, theirs = [], []
     with threadpool_limits(1, "blas"):
-        for _ in range(runs):  # interleaved, so machine load hits both alike
-            model = create("als", num_threads=1, random_state=0, **params)
-            start = time.perf_counter()
-            model.fit(dataset)
-            ours.append(time.perf_counter() - start)
-            ref = implicit.cpu.als.AlternatingLeastSquares(
-                factors=params["n_factors"], iterations=params["n_epochs"],
-                regularization=params["regularization"], alpha=params["alpha"],
-                random_state=0, num_threads=1)
-            start = time.perf_counter()
-            ref.fit(dataset.interactions, show_progress=False)
-            theirs.append(time.perf_counter() - start)
+        for run in range(runs):  # interleaved, alternating who goes first: load hits both
+            for who in ((0, 1) if run % 2 == 0 else (1, 0)):
+                if who == 0:
+                    model = create("als", num_threads=1, random_state=0, **params)
+                    start = time.perf_counter()
+                    model.fit(dataset)
+                    ours.append(time.perf_counter() - start)
+                else:
+                    ref = implicit.cpu.als.AlternatingLeastSquares(
+                        factors=params["n_factors"], iterations=params["n_epochs"],
+                        regularization=params["regularization"], alpha=params["alpha"],
+                        random_state=0, num_threads=1)
+                    start = time.perf_counter()
+                    ref.fit(dataset.interactions, show_progress=False)
+                    theirs.append(time.perf_counter() - start)
     ours_s, theirs_s = statistics.median(ours), statistics.median(theirs)
     return {"ours_seconds": ours_s, "implicit_seconds": theirs_s, "ratio": ours_s / theirs_s,
             "runs": runs, "params": params}
@@ -100,7 +106,7 @@ def _ranking_table(board: Leaderboard, peers: dict[str, Any]) -> tuple[Table, li
     table = Table(title="ML-100K ranking (temporal 80/20, full ranking) -- ours vs reference")
     for col in ("model", "NDCG@10", "ref NDCG@10", "ours/ref", "Recall@10", "ref Recall@10",
                 "Recall@20", "MAP@10", "coverage", "fit s", "trials", "params"):
-        table.add_column(col, justify="left" if col in ("model", "params") else "right")
+        _column(table, col)
     rows = []
     for r in board.ranked():
         ref = peers.get(PEER_OF.get(r.model, ""), {})
@@ -113,7 +119,7 @@ def _ranking_table(board: Leaderboard, peers: dict[str, Any]) -> tuple[Table, li
                       _f(r.metrics.get("recall@10")), _f(ref.get("recall")),
                       _f(r.metrics.get("recall@20")), _f(r.metrics.get("map@10")),
                       _f(r.metrics.get("coverage@10")), _f(r.fit_seconds), str(r.n_trials),
-                      r.error or json.dumps(r.params, default=str)[:60])
+                      r.error or json.dumps(r.params, default=str))
     for name, ref in peers.items():
         if name not in PEER_OF.values():
             table.add_row(f"[dim]{name} (ref)[/]", "", _f(ref.get("ndcg")), "", "",
@@ -124,15 +130,58 @@ def _ranking_table(board: Leaderboard, peers: dict[str, Any]) -> tuple[Table, li
 def _rating_table(board: Leaderboard, peers: dict[str, Any]) -> Table:
     table = Table(title="ML-100K rating (official folds u1..u5) -- ours vs reference")
     for col in ("model", "RMSE", "MAE", "fit s/fold (median)", "fit s max", "trials", "params"):
-        table.add_column(col, justify="left" if col in ("model", "params") else "right")
+        _column(table, col)
     for r in board.ranked():
         table.add_row(r.model, _f(r.metrics.get("rmse")), _f(r.metrics.get("mae")),
                       _f(r.fit_seconds), _f(r.metrics.get("fit_seconds_max")), str(r.n_trials),
-                      r.error or json.dumps(r.params, default=str)[:60])
+                      r.error or json.dumps(r.params, default=str))
     for name, ref in peers.items():
         table.add_row(f"[dim]surprise {name} (ref)[/]", _f(ref.get("rmse")), _f(ref.get("mae")),
                       _f(ref.get("fit_seconds")), "", "", "")
     return table
+
+
+def _available(names: list[str], console: Console) -> list[str]:
+    """The models of ``names`` that the registry can build here (a missing one is reported)."""
+    from limelight.models.registry import create
+
+    out = []
+    for name in names:
+        try:
+            create(name)
+        except Exception as exc:  # an optional model whose module is absent
+            console.print(f"[yellow]skipping {name}: {type(exc).__name__}: {exc}[/]")
+            continue
+        out.append(name)
+    return out
+
+
+def _add_blend(board: Leaderboard, dataset: Any, console: Console) -> None:
+    """Blend the tuned models that did best *on validation* and add the blend to ``board``.
+
+    The blend learns its weights on a validation cut of the training part inside ``fit``;
+    the components' parameters were tuned on training data only, so the test stays unseen.
+    """
+    scored = [r for r in board.rows if not r.error and r.validation is not None]
+    if not scored:  # untuned run: the blend's default components
+        board.rows.extend(run_leaderboard(["blend"], protocol="ranking", dataset=dataset,
+                                          dataset_name=board.dataset, console=console).rows)
+        return
+    best = max(r.validation for r in scored)
+    components = [(r.model, dict(r.params)) for r in scored
+                  if r.validation >= (1 - BLEND_WITHIN) * best]
+    if len(components) < 2:
+        return
+    extra = run_leaderboard({"blend": {"models": components}}, protocol="ranking",
+                            dataset=dataset, dataset_name=board.dataset, console=console)
+    board.rows.extend(extra.rows)
+
+
+def _column(table: Table, name: str) -> None:
+    if name == "params":
+        table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=44)
+    else:
+        table.add_column(name, justify="left" if name == "model" else "right")
 
 
 def _f(value: Any) -> str:
@@ -146,15 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=12.0,
                         help="tuning seconds per model (rating: spread over the 5 folds)")
     parser.add_argument("--no-tune", action="store_true")
-    parser.add_argument("--models", default=",".join(RANKING_MODELS + RATING_MODELS))
+    parser.add_argument("--models", default=",".join([*RANKING_MODELS, "blend",
+                                                      *RATING_MODELS]))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" /
                         "ml100k.json")
     args = parser.parse_args(argv)
     if not (args.data_dir / "u.data").is_file():
         print(f"MovieLens 100K not found in {args.data_dir} (use --data-dir)", file=sys.stderr)
         return 2
-    console = Console()
-    chosen = [m.strip() for m in args.models.split(",") if m.strip()]
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    chosen = _available([m.strip() for m in args.models.split(",") if m.strip()], console)
     peers = _read_peers(args.peers_dir)
     tune = not args.no_tune
     start = time.perf_counter()
@@ -163,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ranking = run_leaderboard([m for m in chosen if m in RANKING_MODELS], protocol="ranking",
                               dataset=dataset, dataset_name="ml-100k", tune=tune,
                               budget_seconds=args.budget, console=console)
+    if "blend" in chosen:
+        _add_blend(ranking, dataset, console)
     rating = run_leaderboard([m for m in chosen if m in RATING_MODELS], protocol="rating",
                              folds=ml100k_folds(args.data_dir), dataset_name="ml-100k",
                              tune=tune, budget_seconds=args.budget, console=console)

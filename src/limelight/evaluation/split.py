@@ -309,11 +309,32 @@ def ml100k_dataset(data_dir: str | Path, *, implicit: bool = False,
         dataset = binarize(dataset)
     if with_features:
         from limelight.data.dataset import add_features
-        from limelight.data.sources import load_movielens_100k
 
-        frames = load_movielens_100k(data_dir)
-        add_features(dataset, frames.get("users"), frames.get("items"))
+        users_frame, items_frame = _ml100k_side_frames(data_dir)
+        add_features(dataset, users_frame, items_frame)
     return dataset
+
+
+def _ml100k_side_frames(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Users (age, gender) and items (title, genres as categories) in the data model."""
+    try:  # the source adapter, where installed, is the one place that knows the format
+        from limelight.data.sources import load_movielens_100k
+    except ImportError:
+        load_movielens_100k = None
+    if load_movielens_100k is not None:
+        frames = load_movielens_100k(data_dir)
+        return frames.get("users"), frames.get("items")
+    genres = [line.split("|")[0] for line in
+              (data_dir / "u.genre").read_text(encoding="latin-1").splitlines() if line]
+    items = pd.read_csv(data_dir / "u.item", sep="|", header=None, encoding="latin-1")
+    flags = items.iloc[:, 5:5 + len(genres)].to_numpy(bool)
+    items_frame = pd.DataFrame({
+        "item_id": items[0].astype(str), "title": items[1].astype(str),
+        "categories": [[g for g, on in zip(genres, row, strict=True) if on] for row in flags]})
+    users = pd.read_csv(data_dir / "u.user", sep="|", header=None, encoding="latin-1")
+    users_frame = pd.DataFrame({"user_id": users[0].astype(str), "age": users[1],
+                                "gender": users[2].astype(str)})
+    return users_frame, items_frame
 
 
 def ml100k_fold(data_dir: str | Path, k: int, *, implicit: bool = False
