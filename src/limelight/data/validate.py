@@ -272,7 +272,7 @@ def _outer_columns(entity: str, present: dict[str, pa.DataType], columns: list[s
         else:
             out.append(_q(col))
     if entity == "events":
-        derived = event_id_sql()
+        derived = event_id_sql(item="item_id" if "item_id" in present else "NULL")
         out = [c for c in out if c != '"event_id"']
         out.insert(0, f"coalesce(event_id, {derived}) AS event_id" if "event_id" in present
                    else f"{derived} AS event_id")

@@ -1,0 +1,161 @@
+"""Ingest from CSV/TSV/JSON Lines/Parquet/frames/records: typing, mapping, dedupe, idempotence."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from limelight.data.ingest import ingest_file, ingest_frame, ingest_records
+from limelight.data.schema import derive_event_id
+from limelight.errors import IngestError, SchemaError
+
+HEADER = "user_id,item_id,type,timestamp,value,quantity,channel\n"
+
+
+def _write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _us(ts: str) -> int:
+    return int(datetime.fromisoformat(ts).timestamp() * 1_000_000)
+
+
+def test_csv_types_trims_and_normalises(tmp_path, store, settings):
+    path = _write(tmp_path / "ev.csv", HEADER
+                  + " u1 ,i1, Add To-Cart ,2024-03-01T12:00:00+02:00,,2,  EMAIL \n"
+                  + "u2,i2,purchase,1709294400,19.99,1,\n"
+                  + "u3,i3,rating,1709294400000,4.5,,\n"
+                  + "u4,,email_open,2024-03-01 10:00:00,,,email\n")
+    report = ingest_file(store, path, settings=settings)
+    assert (report.read, report.accepted, report.duplicates, report.rejected) == (4, 4, 0, 0)
+    ev = store.read("events").set_index("user_id")
+    assert ev.loc["u1", "type"] == "add_to_cart" and ev.loc["u1", "channel"] == "email"
+    assert ev.loc["u1", "timestamp"] == pd.Timestamp("2024-03-01T10:00:00Z")  # to UTC
+    assert ev.loc["u2", "timestamp"] == pd.Timestamp("2024-03-01T12:00:00Z")  # epoch s
+    assert ev.loc["u3", "timestamp"] == pd.Timestamp("2024-03-01T12:00:00Z")  # epoch ms
+    assert ev.loc["u4", "timestamp"] == pd.Timestamp("2024-03-01T10:00:00Z")  # naive = UTC
+    assert ev.loc["u2", "value"] == 19.99 and ev.loc["u1", "quantity"] == 2
+    assert pd.isna(ev.loc["u4", "item_id"])
+    expected = derive_event_id("u2", "i2", "purchase", _us("2024-03-01T12:00:00+00:00"))
+    assert ev.loc["u2", "event_id"] == expected
+
+
+def test_reingest_adds_nothing(tmp_path, store, settings):
+    path = _write(tmp_path / "ev.csv", HEADER + "u1,i1,view,2024-01-01,,,\n"
+                  + "u1,i1,view,2024-01-01,,,\n" + "u2,i1,view,2024-01-01,,,\nbad\n")
+    first = ingest_file(store, path, settings=settings)
+    assert (first.accepted, first.duplicates, first.rejected) == (2, 1, 1)
+    again = ingest_file(store, path, settings=settings)
+    assert (again.read, again.accepted, again.duplicates, again.rejected) == (4, 0, 3, 1)
+    assert store.count("events") == 2 and store.count("quarantine") == 1
+    runs = store.read("ingest_runs")
+    assert len(runs) == 2 and set(runs["status"]) == {"done"}
+
+
+def test_mapping_constants_and_delimiter(tmp_path, store, settings):
+    path = _write(tmp_path / "r.txt", "uid;movie;stars;ts\n1;10;4;881250949\n2;10;5;881250950\n")
+    report = ingest_file(store, path, fmt="csv", settings=settings,
+                         mapping={"uid": "user_id", "movie": "item_id", "stars": "value",
+                                  "ts": "timestamp"}, constants={"type": "rating"})
+    assert report.accepted == 2 and report.reconciled
+    assert set(store.read("events")["type"]) == {"rating"}
+
+
+def test_tsv_without_header(tmp_path, store, settings):
+    path = _write(tmp_path / "u.data", "1\t10\t4\t881250949\n2\t11\t3\t881250950\n")
+    report = ingest_file(store, path, fmt="tsv", header=False, settings=settings,
+                         mapping={"col0": "user_id", "col1": "item_id", "col2": "value",
+                                  "col3": "timestamp"}, constants={"type": "rating"})
+    assert report.accepted == 2
+
+
+def test_gzip_jsonl_and_parquet(tmp_path, store, settings):
+    rows = [{"user_id": "u1", "item_id": "i1", "type": "view", "timestamp": 1704067200},
+            {"user_id": 7, "item_id": "i2", "type": "like", "timestamp": "2024-01-02T00:00:00Z",
+             "value": 1}]
+    gz = tmp_path / "e.jsonl.gz"
+    with gzip.open(gz, "wt") as fh:
+        fh.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert ingest_file(store, gz, settings=settings).accepted == 2
+    pq_path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({
+        "user_id": ["u9", "u9"], "item_id": ["i1", None], "type": ["view", "view"],
+        "timestamp": pa.array([datetime(2024, 1, 3, tzinfo=UTC)] * 2,
+                              pa.timestamp("us", tz="UTC"))}), pq_path)
+    report = ingest_file(store, pq_path, settings=settings)
+    assert (report.accepted, report.rejected, report.reasons) == (1, 1, {"missing_item_id": 1})
+    assert store.count("events") == 3
+
+
+def test_small_chunks_give_the_same_result(tmp_path, settings):
+    from limelight.store.memory import MemoryEventStore
+
+    lines = [f"u{i % 50},i{i % 70},view,{1704067200 + i},,,\n" for i in range(20_000)]
+    lines[123] = "u1,i1,view,not-a-time,,,\n"
+    path = _write(tmp_path / "big.csv", HEADER + "".join(lines))
+    results = []
+    for chunk_rows in (500, 1_000_000):
+        s = MemoryEventStore()
+        r = ingest_file(s, path, chunk_rows=chunk_rows, settings=settings)
+        results.append((r.read, r.accepted, r.duplicates, r.rejected, s.count("events"),
+                        s.read("quarantine")["line_no"].tolist()))
+        s.close()
+    assert results[0] == results[1]
+    assert results[0][:4] == (20_000, 19_999, 0, 1) and results[0][5] == [125]
+
+
+def test_frame_and_records(store, settings):
+    frame = pd.DataFrame({"user_id": ["a", "b", None], "item_id": ["x", "y", "z"],
+                          "type": ["view"] * 3,
+                          "timestamp": pd.to_datetime(["2024-01-01"] * 3, utc=True)})
+    report = ingest_frame(store, frame, settings=settings)
+    assert (report.accepted, report.rejected) == (2, 1) and len(report.accepted_event_ids) == 2
+    recs = ingest_records(store, [{"user_id": "c", "type": "unsubscribe",
+                                   "timestamp": "2024-01-05T00:00:00Z"}, "nonsense"],
+                          settings=settings)
+    assert (recs.read, recs.accepted, recs.rejected) == (2, 1, 1)
+    assert recs.reasons == {"missing_user_id": 1}
+
+
+def test_users_items_edges_contacts(tmp_path, store, settings):
+    users = _write(tmp_path / "users.csv", "user_id,age,gender,lat,lon,consent_email,hobby\n"
+                   "u1,34,F,52.5,13.4,yes,chess\nu2,150,M,,,no,\nu3,x,M,,,maybe,\n")
+    r = ingest_file(store, users, "users", settings=settings)
+    assert (r.accepted, r.reasons) == (1, {"bad_age": 2})
+    u1 = store.read("users").set_index("user_id").loc["u1"]
+    assert u1["age"] == 34 and bool(u1["consent_email"]) is True
+    assert json.loads(u1["extra"]) == {"hobby": "chess"}
+    items = _write(tmp_path / "items.csv", 'item_id,title,categories,price\n'
+                   'i1,Lamp,"[""home"", ""light""]",9.5\ni2,Mug,kitchen|home,-1\n')
+    r = ingest_file(store, items, "items", settings=settings)
+    assert r.accepted == 1 and r.reasons == {"bad_price": 1}
+    assert store.read_arrow("items").column("categories").to_pylist() == [["home", "light"]]
+    edges = _write(tmp_path / "edges.csv", "src_user_id,dst_user_id,kind\nu1,u2,follow\n"
+                   "u1,u1,friend\nu2,u3,enemy\nu1,u2,follow\n")
+    r = ingest_file(store, edges, "edges", settings=settings)
+    assert (r.accepted, r.duplicates) == (1, 1)
+    assert r.reasons == {"self_edge": 1, "unknown_edge_kind": 1}
+    assert bool(store.read("edges").iloc[0]["directed"]) is True
+    contacts = _write(tmp_path / "c.csv", "user_id,email\nu1,u1@example.org\nu2,not-an-email\n")
+    r = ingest_file(store, contacts, "contacts", settings=settings)
+    assert r.accepted == 1 and r.reasons == {"bad_email": 1}
+
+
+def test_named_errors_for_unusable_input(tmp_path, store, settings):
+    with pytest.raises(IngestError):
+        ingest_file(store, tmp_path / "missing.csv", settings=settings)
+    no_user = _write(tmp_path / "ev.csv", "item_id,type,timestamp\ni1,view,2024-01-01\n")
+    with pytest.raises(SchemaError, match="user_id"):
+        ingest_file(store, no_user, settings=settings)
+    with pytest.raises(SchemaError):
+        ingest_file(store, no_user, mapping={"item_id": "nonsense"}, settings=settings)
+    with pytest.raises(IngestError):
+        ingest_file(store, _write(tmp_path / "x.weird", "a\n"), settings=settings)
+    assert store.count("events") == 0

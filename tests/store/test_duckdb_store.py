@@ -1,0 +1,151 @@
+"""DuckDBEventStore / MemoryEventStore: schema, dedupe and upserts, atomicity, erasure, threads."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+
+from limelight.data import schema
+from limelight.errors import SchemaError, StoreError
+from limelight.store import open_store
+from limelight.store.base import EventStore
+from limelight.store.duckdb import MIGRATIONS, DuckDBEventStore
+from limelight.store.memory import MemoryEventStore
+
+
+def _events(n: int, user: str = "u1") -> pa.Table:
+    ts = [datetime(2024, 1, 1, tzinfo=UTC).timestamp() + i for i in range(n)]
+    return pa.table({
+        "user_id": [user] * n, "item_id": [f"i{i}" for i in range(n)], "type": ["view"] * n,
+        "timestamp": pa.array([int(t) for t in ts], pa.timestamp("s", tz="UTC")),
+    })
+
+
+@pytest.fixture
+def store() -> MemoryEventStore:
+    s = MemoryEventStore()
+    yield s
+    s.close()
+
+
+def test_implements_protocol_and_migrates(store):
+    assert isinstance(store, EventStore)
+    assert store.schema_version == MIGRATIONS[-1][0]
+    for entity, arrow_schema in schema.ENTITIES.items():
+        assert store.read_arrow(entity).schema.names == arrow_schema.names
+
+
+def test_open_store_dispatches_urls(tmp_path):
+    assert isinstance(open_store("memory://"), MemoryEventStore)
+    path = tmp_path / "x.duckdb"
+    s = open_store(f"duckdb:///{path}")
+    assert isinstance(s, DuckDBEventStore) and path.exists()
+    s.close()
+
+
+def test_events_are_deduplicated_by_derived_id(store):
+    table = _events(5)
+    assert store.write("events", table) == 5
+    assert store.write("events", table) == 0
+    assert store.write("events", pa.concat_tables([table, _events(7)])) == 2
+    ids = store.read("events")["event_id"]
+    assert ids.is_unique and len(ids) == 7
+    row = store.read("events", where="item_id = 'i0'").iloc[0]
+    us = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+    assert row["event_id"] == schema.derive_event_id("u1", "i0", "view", us)
+
+
+def test_users_upsert_only_given_columns(store):
+    assert store.write("users", pa.table({"user_id": ["a", "b"], "age": [30, 40]})) == 2
+    assert store.write("users", pa.table({"user_id": ["a"], "gender": ["F"]})) == 1
+    users = store.read("users").set_index("user_id")
+    assert users.loc["a", "age"] == 30 and users.loc["a", "gender"] == "F"
+    # identical rows change nothing and count as nothing new
+    assert store.write("users", pa.table({"user_id": ["a"], "gender": ["F"]})) == 0
+
+
+def test_items_keep_lists(store):
+    store.write("items", pa.table({"item_id": ["i1"], "categories": [["a", "b"]]}))
+    assert store.read_arrow("items").column("categories").to_pylist() == [["a", "b"]]
+
+
+def test_transaction_rolls_back_everything(store):
+    with pytest.raises(RuntimeError), store.transaction():
+        store.write("events", _events(3))
+        store.quarantine(pa.table({"source": ["s"], "line_no": [1], "raw": ["x"],
+                                   "reason": ["bad_value"]}))
+        raise RuntimeError("boom")
+    assert store.count("events") == 0 and store.count("quarantine") == 0
+
+
+def test_quarantine_is_idempotent(store):
+    rows = pa.table({"source": ["f.csv"], "line_no": [3], "raw": ["a,b"], "reason": ["bad_value"],
+                     "entity": ["events"], "user_id": ["u1"]})
+    assert store.quarantine(rows) == 1
+    assert store.quarantine(rows) == 0
+    assert store.read("quarantine").iloc[0]["id"] == 1
+
+
+def test_user_rows_and_delete_user_reach_every_table(store):
+    store.write("events", _events(3, "u1"))
+    store.write("events", _events(2, "u2"))
+    store.write("users", pa.table({"user_id": ["u1", "u2"]}))
+    store.write("contacts", pa.table({"user_id": ["u1"], "email": ["u1@example.org"]}))
+    store.write("edges", pa.table({"src_user_id": ["u1", "u2", "u3"],
+                                   "dst_user_id": ["u2", "u1", "u2"], "kind": ["follow"] * 3}))
+    store.quarantine(pa.table({"source": ["s"], "line_no": [1], "raw": ["r"],
+                               "reason": ["bad_value"], "user_id": ["u1"]}))
+    found = store.user_rows("u1")
+    assert {k: len(v) for k, v in found.items()} == {
+        "events": 3, "users": 1, "contacts": 1, "edges": 2, "quarantine": 1}
+    assert store.delete_user("u1") == {"events": 3, "users": 1, "contacts": 1, "edges": 2,
+                                       "quarantine": 1}
+    assert all(len(v) == 0 for v in store.user_rows("u1").values())
+    assert store.count("events") == 2 and store.count("edges") == 1
+
+
+def test_unknown_entity_and_bad_sql_are_named_errors(store):
+    with pytest.raises(SchemaError):
+        store.read("nope")
+    with pytest.raises(StoreError):
+        store.sql("SELECT * FROM missing_table")
+
+
+def test_execute_lets_modules_own_tables(store):
+    store.execute("CREATE TABLE IF NOT EXISTS profiles (user_id VARCHAR, score DOUBLE)")
+    store.execute("INSERT INTO profiles VALUES (?, ?)", ["u1", 0.5])
+    assert store.sql("SELECT * FROM profiles").to_dict("records") == [
+        {"user_id": "u1", "score": 0.5}]
+
+
+def test_file_store_persists_and_reopens(tmp_path):
+    path = tmp_path / "s.duckdb"
+    with DuckDBEventStore(str(path)) as s:
+        s.write("events", _events(4))
+    with DuckDBEventStore(str(path)) as s:
+        assert s.count("events") == 4
+        assert s.schema_version == MIGRATIONS[-1][0]
+
+
+def test_concurrent_threads_read_and_write(store):
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for j in range(5):
+                store.write("events", _events(10, f"t{k}-{j}"))
+                assert store.count("events") >= 10
+                store.sql("SELECT count(*) FROM events")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.count("events") == 4 * 5 * 10
