@@ -40,6 +40,10 @@ TABLE_COLUMNS = {
 }
 
 
+#: The few columns shown where space is short (the main job's summary).
+COMPACT_COLUMNS = ["ndcg@10", "recall@10", "map@10", "hit_rate@10", "coverage@10", "novelty@10"]
+
+
 @dataclass
 class ModelResult:
     """One row of the leaderboard."""
@@ -106,19 +110,21 @@ class Leaderboard:
                 if any(col in x.metrics for x in self.rows):
                     row[col] = r.metrics.get(col)
             row["fit s"] = r.fit_seconds
-            row["tuned"] = f"{r.n_trials} trials" if r.tuned else "no"
+            if any(x.tuned for x in self.rows):
+                row["tuned"] = f"{r.n_trials} trials"
             if r.error:
                 row["error"] = r.error
             rows.append(row)
         return rows
 
-    def print(self, console: Console | None = None) -> None:
-        """Print a rich table, best model first."""
+    def print(self, console: Console | None = None, columns: Sequence[str] | None = None
+              ) -> None:
+        """Print a rich table, best model first (``columns``: metrics to show)."""
         from rich.console import Console
         from rich.table import Table
 
         console = console or Console()
-        rows = self.table_rows()
+        rows = self.table_rows(columns)
         table = Table(title=f"{self.dataset} -- {self.protocol} protocol "
                             f"(by {self.primary_metric})")
         columns = list(dict.fromkeys(c for row in rows for c in row))
@@ -176,7 +182,7 @@ def run_leaderboard(models: ModelsArg, *, protocol: str | ProtocolSpec = "rankin
                     validation_splitter: Splitter | None = None,
                     sampled_negatives: int | None = None, random_state: int = 0,
                     progress: bool = True, console: Console | None = None,
-                    factory: Any = None) -> Leaderboard:
+                    factory: Any = None, max_eval_users: int | None = None) -> Leaderboard:
     """Evaluate ``models`` under ``protocol`` and collect a :class:`Leaderboard`.
 
     Parameters
@@ -203,6 +209,8 @@ def run_leaderboard(models: ModelsArg, *, protocol: str | ProtocolSpec = "rankin
         Show a progress bar.
     factory
         ``factory(name, **params) -> Recommender``; defaults to the model registry.
+    max_eval_users
+        Score a seeded sample of this many test users (large data); None scores all.
 
     Returns
     -------
@@ -255,7 +263,7 @@ def run_leaderboard(models: ModelsArg, *, protocol: str | ProtocolSpec = "rankin
                     model.fit(train)
                     fit_times.append(time.perf_counter() - start)
                     per_fold.append(_score(spec, model, train, test, history,
-                                           sampled_negatives, random_state))
+                                           sampled_negatives, random_state, max_eval_users))
                     row.params, row.fitted = {**chosen}, model
                     if bar:
                         bar.advance(task)
@@ -282,11 +290,12 @@ def _split(spec: ProtocolSpec, dataset: Dataset) -> tuple[Dataset, ...]:
 
 
 def _score(spec: ProtocolSpec, model: Recommender, train: Dataset, test: Dataset,
-           history: Dataset | None, sampled: int | None, seed: int) -> dict[str, float]:
+           history: Dataset | None, sampled: int | None, seed: int,
+           max_users: int | None = None) -> dict[str, float]:
     if spec.kind == "rating":
         return evaluate_rating(model, train, test)
     return evaluate_ranking(model, train, test, history=history, sampled_negatives=sampled,
-                            random_state=seed)
+                            random_state=seed, max_users=max_users)
 
 
 def _mean(per_fold: list[dict[str, float]]) -> dict[str, Any]:
@@ -318,7 +327,8 @@ def evaluate_and_publish(dataset: Dataset, models: ModelsArg, *, out_dir: str | 
                          artifacts_dir: str | Path | None = None, dataset_name: str = "dataset",
                          protocol: str = "ranking", tune: bool = False,
                          budget_seconds: float = 10.0, console: Console | None = None,
-                         progress: bool = False) -> dict[str, Any]:
+                         progress: bool = False, max_eval_users: int | None = 2000
+                         ) -> dict[str, Any]:
     """Leaderboard on ``dataset``, written to ``out_dir`` (JSON + PNG) and printed; the best
     model is then refitted on all of ``dataset`` and saved (and activated) as an artifact.
 
@@ -333,12 +343,12 @@ def evaluate_and_publish(dataset: Dataset, models: ModelsArg, *, out_dir: str | 
 
     board = run_leaderboard(models, protocol=protocol, dataset=dataset,
                             dataset_name=dataset_name, tune=tune, budget_seconds=budget_seconds,
-                            progress=progress, console=console)
+                            progress=progress, console=console, max_eval_users=max_eval_users)
     out_dir = Path(out_dir)
     json_path = board.write_json(out_dir / f"{dataset_name}-{protocol}.json")
     png_path = board.plot(out_dir / f"{dataset_name}-{protocol}.png")
     if console is not None:
-        board.print(console)
+        board.print(console, COMPACT_COLUMNS if board.primary_metric != "rmse" else None)
     best = board.best()
     version = None
     if best is not None and artifacts_dir is not None:
@@ -355,3 +365,12 @@ def evaluate_and_publish(dataset: Dataset, models: ModelsArg, *, out_dir: str | 
     return {"best": best.model if best else None, "metric": metric, "metrics": scores,
             "json": str(json_path), "plot": str(png_path), "version": version,
             "summary": summary}
+
+
+def default_models(dataset: Dataset, *, max_dense_items: int = 5000) -> list[str]:
+    """A quick, representative model set for ``dataset``: EASE (a dense item-item matrix)
+    only while the catalogue is small enough for it."""
+    names = ["popularity", "item_knn", "als", "rp3beta"]
+    if dataset.n_items <= max_dense_items:
+        names.append("ease")
+    return names

@@ -51,8 +51,8 @@ def evaluate_ranking(model: Recommender, train: Dataset, test: Dataset, *, k: in
                      extra_k: tuple[int, ...] = (20,), history: Dataset | None = None,
                      sampled_negatives: int | None = None,
                      item_features: np.ndarray | sp.spmatrix | None = None,
-                     batch_size: int = 256, random_state: int = 0, extras: bool = True
-                     ) -> dict[str, float]:
+                     batch_size: int = 256, random_state: int = 0, extras: bool = True,
+                     max_users: int | None = None) -> dict[str, float]:
     """Top-``k`` metrics of ``model`` on ``test`` by full ranking over the catalogue.
 
     Parameters
@@ -80,6 +80,9 @@ def evaluate_ranking(model: Recommender, train: Dataset, test: Dataset, *, k: in
         Seed of the sampled negatives.
     extras
         Also compute AUC and the beyond-accuracy measures (tuning turns them off for speed).
+    max_users
+        Score a random sample of this many test users (seeded) instead of all of them, to bound
+        the work on large catalogues; ``users`` in the result says how many were scored.
 
     Returns
     -------
@@ -94,6 +97,8 @@ def evaluate_ranking(model: Recommender, train: Dataset, test: Dataset, *, k: in
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     depth = max((k, *extra_k))
     rng = np.random.default_rng(random_state)
+    if max_users is not None and len(users) > max_users:
+        users = np.sort(rng.choice(users, size=max_users, replace=False))
     recs, hit_rows, aucs, sampled_hits = [], [], [], []
     for start in range(0, len(users), batch_size):
         batch = users[start:start + batch_size]

@@ -141,11 +141,25 @@ def stats_step(ctx: DemoContext) -> dict[str, Any]:
     }
 
 
+def leaderboard_step(ctx: DemoContext) -> dict[str, Any]:
+    """Evaluate a few models (per-user temporal 80/20, full ranking), print the leaderboard,
+    then refit the best on all events and activate it as a model artifact."""
+    from limelight.data.dataset import build_dataset
+    from limelight.evaluation.leaderboard import default_models, evaluate_and_publish
+
+    dataset = build_dataset(ctx.store)
+    return evaluate_and_publish(dataset, default_models(dataset),
+                                out_dir=ctx.workdir / "leaderboard",
+                                artifacts_dir=ctx.workdir / "artifacts", dataset_name="sample",
+                                console=ctx.console)
+
+
 #: The main job's steps, in order. Append yours here.
 STEPS: list[Step] = [
     Step("generate", "generate the sample world", generate_step),
     Step("ingest", "ingest it into the event store", ingest_step),
     Step("stats", "summarise the store", stats_step),
+    Step("leaderboard", "evaluate models, activate the best", leaderboard_step),
     # serving stays last: add new steps above this line
     Step("model", "train a model unless one is active", _serve.demo_model_step),
     Step("serve", "serve the API on 127.0.0.1 (Ctrl-C stops)", _serve.demo_serve_step,
