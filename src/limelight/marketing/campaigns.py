@@ -310,10 +310,10 @@ class CampaignManager:
         for v in variants:
             assigned[str(v)] = assigned.get(str(v), 0) + 1
         treated = [(u, str(v)) for u, v in zip(users, variants, strict=True) if v != HOLDOUT]
-        for u, v in zip(users, variants, strict=True):
-            if v == HOLDOUT:
-                log.add(Message(message_id(campaign_id, u, run_id), campaign_id, u,
-                                spec.channel), status="holdout", run_id=run_id, variant=HOLDOUT)
+        log.add_many([Message(message_id(campaign_id, u, run_id), campaign_id, u, spec.channel)
+                      for u, v in zip(users, variants, strict=True) if v == HOLDOUT],
+                     status="holdout", run_id=run_id,
+                     variants=dict.fromkeys(users, HOLDOUT))
         # Budget: cut the treated list where the cost would pass the budget.
         offer = Offer.from_dict(spec.offer) if spec.offer else None
         unit = spec.cost_per_message + (offer.value * offer.max_redemptions
@@ -323,9 +323,9 @@ class CampaignManager:
             affordable = max(0, int((spec.budget - campaign.spent) // unit))
             capped = max(0, len(treated) - affordable)
             # Capped users stay in the analysis (intention to treat) as 'skipped'.
-            for u, v in treated[affordable:]:
-                log.add(Message(message_id(campaign_id, u, run_id), campaign_id, u,
-                                spec.channel), status="skipped", run_id=run_id, variant=v)
+            log.add_many([Message(message_id(campaign_id, u, run_id), campaign_id, u,
+                                  spec.channel) for u, _ in treated[affordable:]],
+                         status="skipped", run_id=run_id, variants=dict(treated[affordable:]))
             treated = treated[:affordable]
         codes = CouponBook(self.store).issue(offer, [u for u, _ in treated],
                                              campaign_id=campaign_id, now=now) if offer else {}
@@ -334,7 +334,7 @@ class CampaignManager:
         quiet = Schedule.from_dict(spec.schedule).quiet_hours
         items = self._items()
         fallback = popularity_recommender(self.store)("", max(5 * spec.n_items, 20))
-        messages, deferred, variant_of = [], 0, {}
+        messages, held, wait_until, variant_of = [], [], {}, {}
         for u, v in treated:
             mid = message_id(campaign_id, u, run_id)
             content = self.render_for(spec, u, mid, variant=v, code=codes.get(u), items=items,
@@ -342,14 +342,15 @@ class CampaignManager:
             msg = Message(mid, campaign_id, u, spec.channel, to=contacts.get(u, ""),
                           subject=content.subject, text=content.text, html=content.html,
                           payload=content.payload)
+            variant_of[u] = v
             allowed = next_allowed(now, tz.get(u), quiet)
             if allowed > now:
-                if log.add(msg, status="deferred", run_id=run_id, variant=v,
-                           not_before=allowed):
-                    deferred += 1
+                held.append(msg)
+                wait_until[mid] = allowed
                 continue
             messages.append(msg)
-            variant_of[u] = v
+        deferred = len(log.add_many(held, status="deferred", run_id=run_id,
+                                    variants=variant_of, not_before=wait_until))
         channel = self.channel_factory(spec.channel, spec)
         dispatch = Dispatcher(self.store, channel).dispatch(messages, run_id=run_id,
                                                             variants=variant_of)

@@ -69,6 +69,54 @@ class DeliveryLog:
                 self._append(message.message_id, status, "", now)
         return row is not None
 
+    def add_many(self, messages: list[Message], *, status: str = "queued", run_id: str = "",
+                 variants: dict[str, str] | None = None,
+                 not_before: dict[str, datetime] | None = None) -> set[str]:
+        """Insert rows for many messages in one transaction; returns the ids inserted."""
+        if not messages:
+            return set()
+        now = datetime.now(UTC)
+        variants, not_before = variants or {}, not_before or {}
+        frame = pd.DataFrame({
+            "message_id": [m.message_id for m in messages],
+            "campaign_id": [m.campaign_id for m in messages],
+            "run_id": run_id,
+            "user_id": [m.user_id for m in messages],
+            "channel": [m.channel for m in messages],
+            "variant": [variants.get(m.user_id, "") for m in messages],
+            "status": status,
+            "payload": [json.dumps(asdict(m), default=str) for m in messages],
+            "not_before": pd.to_datetime([not_before.get(m.message_id) for m in messages],
+                                         utc=True),
+        }).drop_duplicates("message_id")
+        view = f"__deliveries_{id(frame)}"
+        with self.store.transaction():
+            self.store.register(view, frame)
+            try:
+                rows = self.store.execute(
+                    "INSERT INTO marketing_deliveries (message_id, campaign_id, run_id, user_id, "
+                    "channel, variant, status, attempts, payload, created_at, updated_at, "
+                    "not_before) SELECT message_id, campaign_id, run_id, user_id, channel, "
+                    f"variant, status, 0, payload, ?, ?, not_before FROM {view} "
+                    "WHERE message_id NOT IN (SELECT message_id FROM marketing_deliveries) "
+                    "RETURNING message_id", [now, now]).fetchall()
+                inserted = {r[0] for r in rows}
+                self.store.execute(
+                    "INSERT INTO marketing_delivery_log SELECT message_id, status, ?, '' "
+                    f"FROM {view} WHERE message_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [now, sorted(inserted)])
+            finally:
+                self.store.unregister(view)
+        return inserted
+
+    def statuses(self, message_ids: list[str]) -> dict[str, str]:
+        """Current status of each of ``message_ids`` (missing ones left out)."""
+        if not message_ids:
+            return {}
+        frame = self.store.sql("SELECT message_id, status FROM marketing_deliveries WHERE "
+                               "message_id IN (SELECT unnest(?::VARCHAR[]))", [message_ids])
+        return dict(zip(frame["message_id"], frame["status"], strict=True))
+
     def set(self, message_id: str, status: str, *, detail: str = "",
             attempts: int | None = None) -> None:
         """Move a message to ``status`` (and log the transition) in one transaction."""
@@ -189,11 +237,11 @@ class Dispatcher:
                  variants: dict[str, str] | None = None) -> DispatchReport:
         """Queue and send ``messages``; ones already handled are skipped."""
         report = self.reconcile()
+        messages = list(messages)
+        self.log.add_many(messages, run_id=run_id, variants=variants)
+        status = self.log.statuses([m.message_id for m in messages])
         for message in messages:
-            variant = (variants or {}).get(message.user_id, "")
-            self.log.add(message, run_id=run_id, variant=variant)
-            status = self.log.status(message.message_id)
-            if status != "queued":
+            if status.get(message.message_id) != "queued":
                 report.skipped += 1
                 continue
             self._send(message, report)
