@@ -92,8 +92,8 @@ class ALS(Recommender):
 
             # users are the documents, so a new user's row is weighted like a training row
             self.bm25_ = DocumentWeights(self.user_items_, "bm25", 100.0, 0.8)
-        model = self._implicit()
-        with threadpool_limits(1, "blas"):
+        with threadpool_limits(1, "blas"):  # implicit checks the BLAS threads when created
+            model = self._implicit()
             model.fit(self._confidence(self.user_items_), show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors)
         self.item_factors_ = np.asarray(model.item_factors)
@@ -117,10 +117,10 @@ class ALS(Recommender):
         rows = sp.csr_matrix(user_items, dtype=np.float32)
         if rows.shape[1] != self.n_items_:
             raise ValueError(f"user_items must have {self.n_items_} columns, got {rows.shape[1]}")
-        model = self._implicit()
-        model.item_factors = self.item_factors_
-        model.user_factors = np.zeros((rows.shape[0], self.n_factors), dtype=np.float32)
         with threadpool_limits(1, "blas"):
+            model = self._implicit()
+            model.item_factors = self.item_factors_
+            model.user_factors = np.zeros((rows.shape[0], self.n_factors), dtype=np.float32)
             vectors = model.recalculate_user(np.arange(rows.shape[0]), self._confidence(rows))
         return np.asarray(vectors, dtype=np.float32).reshape(rows.shape[0], -1)
 
