@@ -145,7 +145,7 @@ def iter_csv(path: Path, *, delimiter: str | None = None, header: bool = True,
         else:
             columns, line_no = [f"col{i}" for i in range(len(header_fields))], 1
             pending = first
-        avg = max(16, len(sample) // max(1, len(sample_lines)))
+        avg = max(16, len(sample) // max(1, sample.count(b"\n")))
         block = max(64 << 10, min(256 << 20, chunk_rows * avg))
         while True:
             buf = pending + fh.read(block)
