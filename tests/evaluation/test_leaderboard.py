@@ -105,3 +105,27 @@ def test_ml100k_rating_fold_sanity(ml100k_dir) -> None:
     res = evaluate_rating(create("mf_als", n_epochs=5).fit(train), train, test)
     assert res["ratings"] == 20_000
     assert 0.85 < res["rmse"] < 1.0
+
+
+def test_evaluate_and_publish_activates_the_best(clustered: Dataset, tmp_path) -> None:
+    from limelight.evaluation.leaderboard import default_models, evaluate_and_publish
+    from limelight.store.artifacts import ArtifactStore
+
+    names = default_models(clustered)
+    assert "ease" in names and "ease" not in default_models(clustered, max_dense_items=10)
+    out = evaluate_and_publish(clustered, ["popularity", "item_knn"], out_dir=tmp_path / "lb",
+                               artifacts_dir=tmp_path / "art", dataset_name="clustered")
+    assert out["best"] == "item_knn" and out["version"] == "v0001"
+    art = ArtifactStore(tmp_path / "art").load()
+    assert art.metadata["name"] == "item_knn" and "ndcg@10" in art.metadata["metrics"]
+    # refitted on everything, not only the training part
+    assert art.model.user_items_.nnz == clustered.interactions.nnz
+    assert (tmp_path / "lb" / "clustered-ranking.png").is_file()
+
+
+def test_max_users_scores_a_seeded_sample(clustered: Dataset) -> None:
+    train, test = TemporalHoldout(0.2).split(clustered)
+    model = create("popularity").fit(train)
+    a = evaluate_ranking(model, train, test, max_users=30, extras=False)
+    b = evaluate_ranking(model, train, test, max_users=30, extras=False)
+    assert a["users"] == 30 and a == b
