@@ -92,3 +92,19 @@ def test_audience_from_users_table_columns(shop_store) -> None:
                             profiles=pd.DataFrame(), frequency_cap=0)
     assert report.matched == 30
     assert all(int(u[1:]) % 2 == 0 for u in report.user_ids)
+
+
+def test_segments_and_interests_come_from_profiles(shop_store) -> None:
+    from limelight.marketing.audiences import load_profiles
+    from limelight.profile.features import build_profiles
+
+    profiles = build_profiles(shop_store)
+    hibernating = set(profiles.index[profiles["rfm_segment"] == "Hibernating"])
+    assert hibernating
+    report = build_audience(shop_store, Audience.segment("Hibernating"), "inapp",
+                            frequency_cap=0)
+    assert set(report.user_ids) == hibernating
+    merged = load_profiles(shop_store)
+    assert {"rfm_segment", "country", "consent_email"} <= set(merged.columns)
+    sci_fi = Audience.everyone().where(interest("Sci-Fi") > 0.0).match(merged)
+    assert 0 < len(sci_fi) <= len(merged)

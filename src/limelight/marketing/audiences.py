@@ -157,26 +157,47 @@ class AudienceReport:
 
 
 def load_profiles(store: Any, profiles: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Users table (demographics, consent) joined with computed profile features.
+    """Users table (demographics, consent) joined with profile features and segments.
 
-    ``profiles`` (indexed by user_id) wins where both carry a column; when not given, the
-    profile builder is used if it is installed, else the users table alone.
+    ``profiles`` (indexed by user_id) wins where given. Otherwise the newest stored profile
+    build is used, with its segment memberships (``segment_id``, ``rfm_segment``) and segment
+    descriptions; without a stored build, profiles are computed from the events.
     """
     users = store.read("users").set_index("user_id")
     users.index = users.index.astype(str)
     if profiles is None:
-        try:
-            from limelight.profile import build_profiles  # type: ignore[attr-defined]
-        except ImportError:
-            build_profiles = None
-        if build_profiles is not None and store.count("events") > 0:
-            profiles = build_profiles(store)
+        profiles = _stored_profiles(store)
+    if profiles is None and store.count("events") > 0:
+        from limelight.profile.features import build_profiles
+
+        profiles = build_profiles(store)
     if profiles is None or profiles.empty:
         return users
     prof = profiles.copy()
     prof.index = prof.index.astype(str)
     extra = users.drop(columns=[c for c in users.columns if c in prof.columns])
     return prof.join(extra, how="outer")
+
+
+def _stored_profiles(store: Any) -> pd.DataFrame | None:
+    """The newest profile build with segments, or None when nothing was built yet."""
+    from limelight.errors import StoreError
+    from limelight.profile.repository import ProfileRepository
+
+    try:
+        repo = ProfileRepository(store)
+        if repo.latest_version() is None:
+            return None
+        prof = repo.profiles()
+        members = repo.memberships()
+    except StoreError:
+        return None
+    prof = prof.drop(columns=[c for c in members.columns if c in prof.columns])
+    prof = prof.join(members, how="left")
+    if "segment_id" in prof:
+        described = repo.segments().set_index("segment_id")["description"]
+        prof["segment_description"] = prof["segment_id"].map(described)
+    return prof
 
 
 class SuppressionList:
@@ -277,6 +298,16 @@ def apply_policies(store: Any, user_ids: Sequence[str], channel: str, *,
     return kept, removed
 
 
+def _users_suffice(store: Any, rule: Rule | None) -> bool:
+    if rule is None:
+        return True
+    refs = rule.references()
+    if any(kind != "feature" for kind, _ in refs):
+        return False
+    columns = set(store.read("users", where="false").columns)
+    return all(name in columns for _, name in refs)
+
+
 def build_audience(store: Any, audience: Audience, channel: str, *,
                    profiles: pd.DataFrame | None = None, now: datetime | None = None,
                    frequency_cap: int | None = None,
@@ -291,6 +322,9 @@ def build_audience(store: Any, audience: Audience, channel: str, *,
     """
     if audience.rule is None and audience.user_ids is not None:
         matched = audience.match(pd.DataFrame(index=pd.Index([], name="user_id")))
+    elif profiles is None and _users_suffice(store, audience.rule):
+        # Rules over user attributes only need no profile build.
+        matched = audience.match(load_profiles(store, pd.DataFrame()))
     else:
         matched = audience.match(load_profiles(store, profiles))
     kept, removed = apply_policies(store, matched, channel, now=now,

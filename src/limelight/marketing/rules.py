@@ -77,6 +77,19 @@ class Rule:
         """Boolean Series over ``profiles``' index: who matches."""
         raise NotImplementedError
 
+    def references(self) -> set[tuple[str, str]]:
+        """(kind, name) of every column or segment the rule reads."""
+        children = getattr(self, "rules", None) or (
+            (self.rule,) if hasattr(self, "rule") else ())
+        out: set[tuple[str, str]] = set()
+        for child in children:
+            out |= child.references()
+        if isinstance(self, Condition):
+            out.add((self.kind, self.name))
+        elif isinstance(self, SegmentIs):
+            out.add(("segment", self.name))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         raise NotImplementedError
 
