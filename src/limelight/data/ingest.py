@@ -243,11 +243,10 @@ def _prepare(table: pa.Table, entity: str, mapping: Mapping[str, str],
 def _check_columns(table: pa.Table, entity: str) -> None:
     missing = [c for c in schema.REQUIRED[entity] if c not in table.column_names]
     if missing:
+        present = [c for c in table.column_names if c not in (readers.LINE, readers.RAW)]
         raise SchemaError(
-            f"{entity} input lacks required column(s) {missing}; present: "
-            f"{[c for c in table.column_names if c != readers.LINE]}. Map a source column "
-            f"with mapping={{'source': '{missing[0]}'}} (CLI: --map source={missing[0]}) or "
-            f"set a constant.")
+            f"{entity} input lacks column(s) {', '.join(missing)} (it has {', '.join(present)}); "
+            f"map one (--map SOURCE={missing[0]}) or set it (--const {missing[0]}=VALUE)")
 
 
 def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: str, fmt: str,

@@ -41,8 +41,11 @@ _ORDER = ("users", "contacts", "items", "events", "tag_events", "edges")
 
 
 def ingest_dataset(store: Any, name: str, directory: str | Path, *,
-                   settings: Any | None = None) -> dict[str, Any]:
+                   settings: Any | None = None,
+                   frames: dict[str, pd.DataFrame] | None = None) -> dict[str, Any]:
     """Load dataset ``name`` from ``directory`` and ingest every entity into ``store``.
+
+    ``frames`` may hold what ``DATASETS[name](directory)`` returned already (saves a re-read).
 
     Returns
     -------
@@ -59,7 +62,7 @@ def ingest_dataset(store: Any, name: str, directory: str | Path, *,
 
     if name not in DATASETS:
         raise IngestError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    frames = DATASETS[name](directory)
+    frames = frames if frames is not None else DATASETS[name](directory)
     reports = {}
     for key in sorted(frames, key=_ORDER.index):
         entity = "events" if key == "tag_events" else key
