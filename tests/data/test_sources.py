@@ -8,7 +8,6 @@ from limelight.data.sources import (
     ingest_dataset,
     load_filmtrust,
     load_movielens_100k,
-    load_movielens_small,
     load_online_retail,
 )
 
@@ -35,7 +34,8 @@ def test_movielens_100k(ml100k_dir, store, settings):
     toy = store.read("items", where="item_id = '1'").iloc[0]
     assert toy["title"] == "Toy Story (1995)"
     assert list(toy["categories"]) == ["Animation", "Children's", "Comedy"]
-    latin = store.sql("SELECT count(*) AS n FROM items WHERE regexp_matches(title, '[^\\x00-\\x7F]')")
+    latin = store.sql("SELECT count(*) AS n FROM items "
+                      "WHERE regexp_matches(title, '[^\\x00-\\x7F]')")
     assert latin["n"][0] > 0  # latin-1 titles decoded, not mangled
     user = store.read("users", where="user_id = '1'").iloc[0]
     assert (user["age"], user["gender"]) == (24, "M") and "technician" in user["extra"]
