@@ -19,6 +19,10 @@ from limelight.profile.config import COUNTED_TYPES, DAYPARTS, US_PER_DAY, US_PER
 #: Column names of the hour-of-day (UTC) and day-of-week (Monday = 0) histograms (shares).
 HOUR_COLUMNS = [f"hour_{h:02d}" for h in range(24)]
 DOW_COLUMNS = [f"dow_{d}" for d in range(7)]
+#: Mean direction of activity on the 24-hour clock (hour h sits at angle 2π(h + 0.5)/24): a
+#: night owl's 23:00 and 01:00 are neighbours here, unlike in any split of the day into parts.
+HOUR_COS = np.cos(2 * np.pi * (np.arange(24) + 0.5) / 24)
+HOUR_SIN = np.sin(2 * np.pi * (np.arange(24) + 0.5) / 24)
 
 
 def prepare_events(con: duckdb.DuckDBPyConnection, as_of_us: int | None) -> int:
@@ -105,6 +109,8 @@ def finish_activity(df: pd.DataFrame, as_of_us: int) -> pd.DataFrame:
     for part, (lo, hi) in DAYPARTS.items():
         out[f"share_{part}"] = hours[:, lo:hi].sum(axis=1)
     out["share_weekend"] = out["dow_5"] + out["dow_6"]
+    out["hour_cos"] = hours @ HOUR_COS
+    out["hour_sin"] = hours @ HOUR_SIN
     out = out.join(funnel_rates(out))
     return out
 

@@ -49,8 +49,8 @@ class ProfileConfig:
         Weight of each event type in interest scores; a ``rating`` weighs its value times the
         ``rating`` weight. Defaults to ``settings.dataset.event_weights``.
     value_is_unit_price
-        When True a purchase's ``value`` is the unit price and the line amount is
-        ``value * quantity``; when False ``value`` already is the line amount.
+        False (the data model's meaning): a purchase's ``value`` is the line amount paid.
+        True: ``value`` is the unit price and the line amount is ``value * quantity``.
     discount_threshold
         A purchase paid this fraction (or more) under the item's list price counts as discounted
         (a purchase with a ``campaign_id`` always does).
@@ -66,7 +66,7 @@ class ProfileConfig:
     n_interest_columns: int = 20
     n_top_interests: int = 3
     event_weights: dict[str, float] = field(default_factory=_default_event_weights)
-    value_is_unit_price: bool = True
+    value_is_unit_price: bool = False
     discount_threshold: float = 0.01
     geo_clusters: int = 5
     random_state: int = 0

@@ -52,7 +52,8 @@ ACTIVITY_COLUMNS = (["n_events", *[f"n_{t}" for t in COUNTED_TYPES], "n_sessions
                      "days_since_last_event", "events_per_session", "mean_gap_hours",
                      "std_gap_hours", "impression_to_click", "view_to_click", "click_to_cart",
                      "cart_to_purchase", "view_to_purchase"])
-TIME_COLUMNS = [*HOUR_COLUMNS, *DOW_COLUMNS, *(f"share_{p}" for p in DAYPARTS), "share_weekend"]
+TIME_COLUMNS = [*HOUR_COLUMNS, *DOW_COLUMNS, *(f"share_{p}" for p in DAYPARTS), "share_weekend",
+                "hour_cos", "hour_sin"]
 SEQUENCE_COLUMNS = ["last_items", "last_types"]
 SOCIAL_COLUMNS = ["degree", "out_degree", "in_degree", "out_trust", "in_trust", "pagerank",
                   "friends_top_category", "friends_interest_similarity"]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from limelight.profile.activity import HOUR_COS, HOUR_SIN
 from limelight.profile.config import (
     COUNTED_TYPES,
     DAYPARTS,
@@ -36,6 +37,8 @@ from limelight.profile.features import GEO_COLUMNS, SOCIAL_COLUMNS, ProfileBuild
 from limelight.profile.interests import INTEREST_PREFIX
 from limelight.profile.rfm import NO_PURCHASE, RFM_TABLE
 
+_HOUR_COS = HOUR_COS.tolist()
+_HOUR_SIN = HOUR_SIN.tolist()
 _REBASE_HALF_LIVES = 200.0  # keep 2**x far from float overflow on very long histories
 
 
@@ -337,6 +340,8 @@ class ProfileUpdater:
         for part, (lo, hi) in DAYPARTS.items():
             out["share_" + part] = sum(hours[lo:hi])
         out["share_weekend"] = out["dow_5"] + out["dow_6"]
+        out["hour_cos"] = sum(x * c for x, c in zip(hours, _HOUR_COS, strict=True))
+        out["hour_sin"] = sum(x * s for x, s in zip(hours, _HOUR_SIN, strict=True))
         out.update(self._rfm_features(st, as_of_us))
         total = st.pos_total
         for c in self.interest_columns:

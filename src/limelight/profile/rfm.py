@@ -2,9 +2,9 @@
 
 Definitions (shared with the real-time updater):
 
-- a purchase line's amount is ``value * quantity`` (``value`` = unit price; the item's list
-  price when ``value`` is missing; ``quantity`` 1 when missing), or ``value`` itself when
-  ``ProfileConfig.value_is_unit_price`` is False;
+- a purchase line's amount is its ``value`` (the item's list price times ``quantity`` when
+  ``value`` is missing; ``quantity`` 1 when missing), or ``value * quantity`` when
+  ``ProfileConfig.value_is_unit_price`` is True;
 - an *order* is a run of consecutive purchase lines of one user with the same order key (the
   session id, else the timestamp): an invoice's lines form one order;
 - ``return`` events (and cancellations, which ingest turns into returns) reduce monetary value
