@@ -124,9 +124,10 @@ def parse_expr(kind: str, col: str, dtype: pa.DataType) -> tuple[str, str]:
             return _micros_to_ts(_epoch_us(c, False)), f"({c} IS NOT NULL)"
         as_int = f"TRY_CAST({text} AS BIGINT)"
         as_num = f"TRY_CAST({text} AS DOUBLE)"
-        value = (f"CASE WHEN {as_int} IS NOT NULL THEN {_micros_to_ts(_epoch_us(as_int, True))} "
-                 f"WHEN {as_num} IS NOT NULL THEN {_micros_to_ts(_epoch_us(as_num, False))} "
-                 f"ELSE TRY_CAST({text} AS TIMESTAMPTZ) END")
+        # ISO text first: COALESCE evaluates the epoch forms only for rows still unparsed.
+        value = (f"coalesce(TRY_CAST({text} AS TIMESTAMPTZ), "
+                 f"CASE WHEN {as_int} IS NOT NULL THEN {_micros_to_ts(_epoch_us(as_int, True))} "
+                 f"WHEN {as_num} IS NOT NULL THEN {_micros_to_ts(_epoch_us(as_num, False))} END)")
         return value, given
     if kind == "list":
         if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
