@@ -192,6 +192,8 @@ def _stored_profiles(store: Any) -> pd.DataFrame | None:
         members = repo.memberships()
     except StoreError:
         return None
+    if members.empty:  # a build without a segment model: profiles carry rfm_segment
+        return prof
     prof = prof.drop(columns=[c for c in members.columns if c in prof.columns])
     prof = prof.join(members, how="left")
     if "segment_id" in prof:
