@@ -50,6 +50,7 @@ class World:
         for entity in ("users", "events"):
             ingest_frame(self.store, getattr(world, entity), entity)
         # one item nobody has interacted with: cold start through content similarity
+        self._build_segments()
         self.artifacts_dir = root / "artifacts"
         dataset = build_dataset(self.store, with_features=False)
         self.dataset = dataset
@@ -60,6 +61,21 @@ class World:
         self.v2 = self.artifacts.save(knn, "item_knn", dataset=dataset)
         self.active_users = [u for u in dataset.users.to_list()
                              if dataset.interactions[dataset.users.get(u)].nnz >= 5]
+
+
+    def _build_segments(self) -> None:
+        """Profiles and K-means segments saved as a profile build (what `limelight profile
+        build` stores), so the API serves segment popularity and GET /segments."""
+        from limelight.profile.features import ProfileBuilder
+        from limelight.profile.repository import ProfileRepository
+        from limelight.profile.segments import SegmentModel
+
+        builder = ProfileBuilder().fit(self.store)
+        segments = SegmentModel(k=3, random_state=0).fit(builder.profiles_)
+        ProfileRepository(self.store).save(
+            builder.profiles_, segments=segments, as_of_us=builder.as_of_us_,
+            rfm_boundaries=builder.rfm_boundaries_, interest_columns=builder.interest_columns_)
+        self.segment_table = segments.table()
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +96,12 @@ def make_app(world: World, *, auth: bool = False, watch: bool = False, **serve: 
         serve["api_keys"] = {hash_key(k): scopes for k, scopes in KEYS.items()}
     return create_app(make_settings(**serve), world.store, artifacts_dir=world.artifacts_dir,
                       watch=watch, watch_interval=0.2, build_profiles=False)
+
+
+@pytest.fixture(scope="session")
+def app_factory() -> Any:
+    """``make_app(world, auth=False, watch=False, **serve)`` for tests needing their own app."""
+    return make_app
 
 
 @pytest.fixture(scope="session")

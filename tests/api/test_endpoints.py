@@ -213,10 +213,52 @@ def test_profile_segments_metrics(client, world) -> None:
     assert profile["user_id"] == user and profile["interests"]
     assert client.get("/users/nobody-at-all/profile").status_code == 404
     segments = client.get("/segments").json()
-    assert segments["segments"] and all(s["size"] > 0 for s in segments["segments"])
+    assert segments["source"] == "profile" and len(segments["segments"]) == 3
+    assert sum(s["size"] for s in segments["segments"]) == int(world.segment_table["size"].sum())
+    assert all(s["description"] for s in segments["segments"])
+    assert profile["segment"] in {s["segment"] for s in segments["segments"]}
     text = client.get("/metrics").text
     assert "limelight_http_requests_total" in text
     assert f'limelight_model_info{{name="als",version="{world.v1}"}} 1.0' in text
     assert "limelight_http_request_duration_seconds_bucket" in text
+    recs(client, user, n=5)
     exposure = client.get("/items/exposure").json()
     assert exposure["impressions"] > 0 and 0 <= exposure["gini"] <= 1
+
+
+def test_segment_popularity_for_users_without_history(client, world) -> None:
+    state = client.app.state.serving
+    segment = world.segment_table["segment_id"].astype(str).iloc[0]
+    body = recs(client, "segment-newcomer", n=5, segment=segment, explain="true")
+    assert body["fallback"] == "popular_segment" and len(body["items"]) == 5
+    assert any(e["text"] == "popular in your segment" for i in body["items"]
+               for e in i["explanations"])
+    # the segment's own popularity, not the overall one
+    members = {u for u, s in state.segments.items() if s == segment}
+    counts = world.events[world.events.user_id.isin(members)
+                          & world.events.type.isin(["view", "click", "purchase"])]
+    top_in_segment = set(counts.groupby("item_id").user_id.nunique().nlargest(15).index)
+    assert set(ids(body)) & top_in_segment
+
+
+def test_live_profile_features_follow_events(world, app_factory) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    with TestClient(app_factory(world)) as c:
+        c.app.state.serving.start_profiles()
+        deadline = time.monotonic() + 60
+        user = world.active_users[9]
+        while c.get(f"/users/{user}/profile").json().get("features") is None:
+            assert time.monotonic() < deadline, "profiles were not built"
+            time.sleep(0.2)
+        before = c.get(f"/users/{user}/profile").json()["features"]
+        item = world.items.item_id.iloc[5]
+        c.post("/events", json={"user_id": user, "item_id": item, "type": "purchase",
+                                "value": 12.5})
+        after = c.get(f"/users/{user}/profile").json()["features"]
+        assert after["n_events"] == before["n_events"] + 1
+        assert after["n_purchase"] == before["n_purchase"] + 1
+        assert after["last_items"][-1] == item
+        assert after.get("segment_id") is not None

@@ -109,6 +109,8 @@ class ServingState:
         self.profiles: Any = None  # limelight.profile.realtime.ProfileUpdater when built
         self.segments: Any = None  # user_id -> segment id, when segments were built
         self.segment_descriptions: dict[str, str] = {}
+        self._segment_rows: list[dict[str, Any]] = []
+        self._segment_model_obj: Any = None
         self.write_lock = threading.RLock()  # store write + in-memory apply are one step
         self._pending: list[dict[str, Any]] | None = None
         self._reload_lock = threading.Lock()
@@ -190,19 +192,28 @@ class ServingState:
                         histories=histories, popularity=popularity, model_users=model_users)
 
     def _load_segments(self) -> None:
-        """Segment memberships from the profiling package, when it has stored some."""
+        """Segments and memberships of the latest profile build, when there is one."""
+        self._segment_rows, self._segment_model_obj = [], None
         try:
-            from limelight.profile import segments as seg_mod
-        except ImportError:
-            return
-        loader = getattr(seg_mod, "load_memberships", None)
-        if loader is None:
-            return
-        try:
-            self.segments = loader(self.store)
-        except Exception:  # no segments built yet
+            from limelight.profile.repository import ProfileRepository
+
+            repo = ProfileRepository(self.store)
+            if repo.latest_version() is None:
+                return
+            members = repo.memberships()
+            table = repo.segments()
+            model = repo.segment_model()
+        except Exception:  # no profile build yet, or a store without SQL tables
             log.info("no stored segments", exc_info=True)
-            self.segments = None
+            return
+        self.segments = {str(u): str(s) for u, s in members["segment_id"].items()
+                         if not pd.isna(s)}
+        self.segment_descriptions = {str(r.segment_id): str(r.description)
+                                     for r in table.itertuples(index=False)}
+        self._segment_rows = [{"segment": str(r.segment_id), "size": int(r.size),
+                               "description": str(r.description)}
+                              for r in table.itertuples(index=False)]
+        self._segment_model_obj = model
 
     def segment_of(self, user_id: str) -> str | None:
         if self.profiles is not None:
@@ -219,6 +230,8 @@ class ServingState:
 
     def segment_table(self) -> list[dict[str, Any]]:
         """Segments with size and description (empty when no segments were built)."""
+        if self._segment_rows:
+            return list(self._segment_rows)
         if not isinstance(self.segments, Mapping) or not self.segments:
             return []
         counts = Counter(str(v) for v in self.segments.values())
@@ -264,7 +277,8 @@ class ServingState:
                 self._profile_pending = None
 
     def _segment_model(self) -> Any:
-        return None
+        """The latest build's segment model, so live events also refresh segments."""
+        return self._segment_model_obj
 
     # -- watching the active pointer ------------------------------------------------------------
     def _mtime(self) -> float | None:
@@ -415,7 +429,8 @@ class ServingState:
         """What the pipeline needs about ``user_id`` (attributes given override stored ones)."""
         stored = self.attributes.get(user_id, {})
         attrs = {**stored, **{k: v for k, v in (attributes or {}).items() if v is not None}}
-        groups = user_groups(attrs, self.segment_of(user_id))
+        segment = attrs.pop("segment", None) or self.segment_of(user_id)
+        groups = user_groups(attrs, segment)
         hidden = self.feedback.hidden.get(user_id)
         hidden_idx = (snapshot.catalog.items.index(list(hidden), missing="ignore")
                       if hidden else np.empty(0, dtype=np.int64))

@@ -88,6 +88,8 @@ async def recommendations(
     country: Annotated[str | None, Query(max_length=128)] = None,
     age: Annotated[int | None, Query(ge=0, le=130)] = None,
     gender: Annotated[str | None, Query(max_length=32)] = None,
+    segment: Annotated[str | None, Query(max_length=64, description="cold start: the "
+                                         "user's segment id when not stored")] = None,
 ) -> Any:
     """Ranked items with scores, the model version that answered, the scoring path
     (``source``) and, for users the model cannot personalise, the ``fallback`` used.
@@ -101,7 +103,8 @@ async def recommendations(
         return error(422, "invalid_price_range", "min_price must not exceed max_price")
     snapshot = state.require_snapshot()
     user = state.user_context(snapshot, user_id, {"region": region, "country": country,
-                                                  "age": age, "gender": gender})
+                                                  "age": age, "gender": gender,
+                                                  "segment": segment})
     req = RecRequest(n=size, exclude_seen=exclude_seen, categories=_split(categories),
                      exclude_categories=_split(exclude_categories), min_price=min_price,
                      max_price=max_price,
