@@ -160,6 +160,9 @@ STEPS: list[Step] = [
     Step("ingest", "ingest it into the event store", ingest_step),
     Step("stats", "summarise the store", stats_step),
     Step("leaderboard", "evaluate models, activate the best", leaderboard_step),
+    Step("campaign", "a personalised coupon campaign and its simulated uplift",
+         lambda ctx: __import__("limelight.marketing.demo", fromlist=["x"])
+         .demo_campaign_step(ctx)),
     # serving stays last: add new steps above this line
     Step("model", "train a model unless one is active", _serve.demo_model_step),
     Step("serve", "serve the API on 127.0.0.1 (Ctrl-C stops)", _serve.demo_serve_step,

@@ -169,11 +169,16 @@ class CampaignManager:
     channel_factory
         ``factory(channel_name, spec) -> Channel``; defaults to SMTP / webhook / in-app
         configured from settings.
+    profiles
+        Profile features (index user_id) for audience rules; default: the stored profile
+        build, else computed from the events.
     """
 
     def __init__(self, store: Any, *, recommend: Recommend | None = None,
-                 channel_factory: ChannelFactory | None = None) -> None:
+                 channel_factory: ChannelFactory | None = None,
+                 profiles: pd.DataFrame | None = None) -> None:
         self.store = store
+        self.profiles = profiles
         ensure_tables(store)
         self._recommend = recommend
         self.channel_factory = channel_factory or (
@@ -280,7 +285,8 @@ class CampaignManager:
         spec = campaign.spec
         if not user_ids:
             report = build_audience(self.store, Audience.from_dict(spec.audience),
-                                    spec.channel, frequency_cap=spec.frequency_cap)
+                                    spec.channel, frequency_cap=spec.frequency_cap,
+                                    profiles=self.profiles)
             user_ids = report.user_ids[:n]
         items = self._items()
         exp = spec.experiment(campaign_id)
@@ -302,7 +308,8 @@ class CampaignManager:
         run_id = now.strftime("%Y%m%dT%H%M%S") if Schedule.from_dict(
             spec.schedule).kind == "recurring" else ""
         audience = build_audience(self.store, Audience.from_dict(spec.audience), spec.channel,
-                                  now=now, frequency_cap=spec.frequency_cap)
+                                  now=now, frequency_cap=spec.frequency_cap,
+                                  profiles=self.profiles)
         users = audience.user_ids
         variants = spec.experiment(campaign_id).assign(users)
         log = DeliveryLog(self.store)

@@ -119,16 +119,18 @@ class DeliveryLog:
 
     def set(self, message_id: str, status: str, *, detail: str = "",
             attempts: int | None = None) -> None:
-        """Move a message to ``status`` (and log the transition) in one transaction."""
+        """Move a message to ``status`` and log the transition."""
         now = datetime.now(UTC)
-        with self.store.transaction():
-            self.store.execute(
-                "UPDATE marketing_deliveries SET status = ?, updated_at = ?, "
-                "error = CASE WHEN ? = '' THEN error ELSE ? END, "
-                "attempts = coalesce(?, attempts), "
-                "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE message_id = ?",
-                [status, now, detail, detail, attempts, status, now, message_id])
-            self._append(message_id, status, detail, now)
+        # The row's status is the truth; the history line goes first, so a crash between the
+        # two statements leaves at worst an extra history line, never a wrong status. (Two
+        # autocommit statements instead of a transaction: half the round trips per send.)
+        self._append(message_id, status, detail, now)
+        self.store.execute(
+            "UPDATE marketing_deliveries SET status = ?, updated_at = ?, "
+            "error = CASE WHEN ? = '' THEN error ELSE ? END, "
+            "attempts = coalesce(?, attempts), "
+            "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE message_id = ?",
+            [status, now, detail, detail, attempts, status, now, message_id])
 
     def _append(self, message_id: str, status: str, detail: str, now: datetime) -> None:
         self.store.execute("INSERT INTO marketing_delivery_log VALUES (?, ?, ?, ?)",
