@@ -34,7 +34,7 @@ def tiny_frames() -> dict[str, pd.DataFrame]:
         ("u1", "i1", "view", None, None, "2024-01-01 10:00", "s1", None, None),
         ("u1", "i1", "click", None, None, "2024-01-01 10:05", "s1", None, None),
         ("u1", "i1", "add_to_cart", None, None, "2024-01-01 10:06", "s1", None, None),
-        ("u1", "i1", "purchase", 10.0, 2.0, "2024-01-01 10:10", "s1", None, None),
+        ("u1", "i1", "purchase", 20.0, 2.0, "2024-01-01 10:10", "s1", None, None),
         ("u1", "i3", "purchase", 15.0, 1.0, "2024-01-01 10:10", "s1", None, None),
         ("u1", "i2", "view", None, None, "2024-01-03 20:00", None, None, None),
         ("u1", "i2", "purchase", 5.0, 1.0, "2024-01-03 20:30", None, "c1", None),

@@ -49,8 +49,10 @@ class ProfileConfig:
         Weight of each event type in interest scores; a ``rating`` weighs its value times the
         ``rating`` weight. Defaults to ``settings.dataset.event_weights``.
     value_is_unit_price
-        False (the data model's meaning): a purchase's ``value`` is the line amount paid.
-        True: ``value`` is the unit price and the line amount is ``value * quantity``.
+        False: a purchase's ``value`` is the line amount paid. True: ``value`` is the unit
+        price and the line amount is ``value * quantity``. None (default): decided from the
+        data, by whether purchases of several units carry about the item's price or about
+        price times quantity (False when nothing tells).
     discount_threshold
         A purchase paid this fraction (or more) under the item's list price counts as discounted
         (a purchase with a ``campaign_id`` always does).
@@ -66,7 +68,7 @@ class ProfileConfig:
     n_interest_columns: int = 20
     n_top_interests: int = 3
     event_weights: dict[str, float] = field(default_factory=_default_event_weights)
-    value_is_unit_price: bool = False
+    value_is_unit_price: bool | None = None
     discount_threshold: float = 0.01
     geo_clusters: int = 5
     random_state: int = 0

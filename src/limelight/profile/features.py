@@ -13,6 +13,7 @@ Example
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -38,8 +39,9 @@ from limelight.profile.interests import (
     interest_columns,
     interest_features,
     interest_scores,
+    top_labels,
 )
-from limelight.profile.rfm import rfm_boundaries, rfm_raw, rfm_scores
+from limelight.profile.rfm import detect_unit_price, rfm_boundaries, rfm_raw, rfm_scores
 from limelight.profile.social import social_features
 
 #: Columns of the RFM family.
@@ -101,11 +103,15 @@ class ProfileBuilder:
         con = inputs.connect()
         try:
             as_of_us = prepare_events(con, _to_us(as_of))
+            if cfg.value_is_unit_price is None:
+                cfg = replace(cfg, value_is_unit_price=detect_unit_price(con))
             activity = activity_features(con, cfg, as_of_us)
             rfm = rfm_raw(con, cfg, as_of_us)
             sequence = sequence_features(con, cfg)
             cat_scores = interest_scores(con, cfg, as_of_us, "categories")
-            tag_scores = interest_scores(con, cfg, as_of_us, "tags")
+            interest_scores(con, cfg, as_of_us, "tags", fetch=False)
+            top_cats = top_labels(con, "categories", cfg.n_top_interests)
+            top_tags = top_labels(con, "tags", cfg.n_top_interests)
             columns = interest_columns(con, cfg)
             regions = event_regions(con)
         finally:
@@ -113,7 +119,7 @@ class ProfileBuilder:
         users = inputs.users.to_pandas()
         edges = inputs.edges.to_pandas()
         index = _user_index(users, edges, activity.index)
-        interests = interest_features(cat_scores, tag_scores, columns, cfg)
+        interests = interest_features(cat_scores, top_cats, top_tags, columns)
 
         profiles = pd.DataFrame(index=index)
         profiles = profiles.join(rfm).join(activity).join(interests).join(sequence)

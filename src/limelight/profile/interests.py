@@ -39,16 +39,35 @@ def item_labels(con: duckdb.DuckDBPyConnection, column: str) -> None:
 
 
 def interest_scores(con: duckdb.DuckDBPyConnection, config: ProfileConfig, as_of_us: int,
-                    column: str) -> pd.DataFrame:
-    """Long frame (user_id, label, score) of decayed affinity over ``column`` labels."""
+                    column: str, *, fetch: bool = True) -> pd.DataFrame | None:
+    """Temp table ``scores_<column>`` (user_id, label, score) of decayed affinity over
+    ``column`` labels, returned as a long frame when ``fetch``."""
     item_labels(con, column)
-    return con.execute(f"""
-        SELECT e.user_id, l.label,
-               sum({weight_sql(config)} * pow(2.0, -({int(as_of_us)} - e.ts) / {config.half_life_us!r}))
-                   AS score
+    decay = f"pow(2.0, -({int(as_of_us)} - e.ts) / {config.half_life_us!r})"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE scores_{column} AS
+        SELECT e.user_id, l.label, sum({weight_sql(config)} * {decay}) AS score
         FROM ev e JOIN item_{column} l ON e.item_id = l.item_id
         GROUP BY e.user_id, l.label
+    """)
+    return con.execute(f"SELECT * FROM scores_{column}").df() if fetch else None
+
+
+def top_labels(con: duckdb.DuckDBPyConnection, column: str, n: int) -> pd.Series:
+    """Per user the ``n`` labels of highest positive score, as lists (index user_id).
+
+    Ranking uses shares rounded to 9 decimals so that labels of the same items (equal scores up
+    to summation order) tie exactly and fall back to name order, in batch and real time alike.
+    """
+    df = con.execute(f"""
+        SELECT user_id, list(label ORDER BY r) AS top FROM (
+            SELECT user_id, label, row_number() OVER (
+                PARTITION BY user_id ORDER BY round(score / total, 9) DESC, label) AS r
+            FROM (SELECT *, sum(score) OVER (PARTITION BY user_id) AS total
+                  FROM scores_{column} WHERE score > 0))
+        WHERE r <= {int(n)} GROUP BY user_id
     """).df()
+    return pd.Series([list(v) for v in df["top"]], index=df["user_id"], dtype=object)
 
 
 def interest_columns(con: duckdb.DuckDBPyConnection, config: ProfileConfig) -> list[str]:
@@ -60,39 +79,27 @@ def interest_columns(con: duckdb.DuckDBPyConnection, config: ProfileConfig) -> l
     return [r[0] for r in rows]
 
 
-def interest_features(cat_scores: pd.DataFrame, tag_scores: pd.DataFrame,
-                      columns: list[str], config: ProfileConfig) -> pd.DataFrame:
+def interest_features(cat_scores: pd.DataFrame, top_categories: pd.Series,
+                      top_tags: pd.Series, columns: list[str]) -> pd.DataFrame:
     """Dense category shares, ``interest_strength``, ``top_categories`` and ``top_tags``."""
-    users = pd.Index(pd.unique(pd.concat([cat_scores["user_id"], tag_scores["user_id"]])),
+    users = pd.Index(pd.unique(pd.concat([cat_scores["user_id"],
+                                          pd.Series(top_tags.index, dtype=object)])),
                      name="user_id")
     out = pd.DataFrame(index=users)
     pos = cat_scores["score"].clip(lower=0.0)
-    total = pos.groupby(cat_scores["user_id"]).sum().reindex(users).fillna(0.0)
-    out["interest_strength"] = total.to_numpy()
+    rows = users.get_indexer(cat_scores["user_id"])
+    total = np.bincount(rows, weights=pos.to_numpy(), minlength=len(users))
+    out["interest_strength"] = total
     dense = np.zeros((len(users), len(columns)))
     col_index = {c: j for j, c in enumerate(columns)}
     j = cat_scores["label"].map(col_index)
     keep = j.notna().to_numpy()
     if keep.any():
-        rows = users.get_indexer(cat_scores["user_id"][keep])
-        np.add.at(dense, (rows, j[keep].to_numpy(np.int64)), pos[keep].to_numpy())
+        np.add.at(dense, (rows[keep], j[keep].to_numpy(np.int64)), pos[keep].to_numpy())
     with np.errstate(invalid="ignore", divide="ignore"):
-        shares = np.where(total.to_numpy()[:, None] > 0, dense / total.to_numpy()[:, None], 0.0)
+        shares = np.where(total[:, None] > 0, dense / total[:, None], 0.0)
     for c, jj in col_index.items():
         out[INTEREST_PREFIX + c] = shares[:, jj]
-    out["top_categories"] = top_labels(cat_scores, users, config.n_top_interests)
-    out["top_tags"] = top_labels(tag_scores, users, config.n_top_interests)
+    out["top_categories"] = top_categories.reindex(users).to_numpy()
+    out["top_tags"] = top_tags.reindex(users).to_numpy()
     return out
-
-
-def top_labels(scores: pd.DataFrame, users: pd.Index, n: int) -> list[list[str]]:
-    """Per user (``users`` order) the ``n`` labels of highest positive score (ties by name)."""
-    pos = scores[scores["score"] > 0].copy()
-    # Rank on shares rounded to 9 decimals so that labels of the same items (equal scores up to
-    # summation order) tie exactly and fall back to name order, in batch and real time alike.
-    pos["rank_key"] = (pos["score"] / pos.groupby("user_id")["score"].transform("sum")).round(9)
-    pos = pos.sort_values(["user_id", "rank_key", "label"], ascending=[True, False, True],
-                          kind="stable")
-    top = pos.groupby("user_id", sort=False).head(n)
-    lists = top.groupby("user_id", sort=False)["label"].agg(list)
-    return [list(v) for v in lists.reindex(users).map(lambda v: v if isinstance(v, list) else [])]

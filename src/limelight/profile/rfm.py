@@ -39,7 +39,7 @@ _RFM_MAP: list[tuple[str, str, str]] = [
     ("5", "45", "Champions"),
 ]
 NO_PURCHASE = "No purchase yet"
-RFM_SEGMENTS: tuple[str, ...] = tuple(dict.fromkeys(n for _, _, n in _RFM_MAP)) + (NO_PURCHASE,)
+RFM_SEGMENTS: tuple[str, ...] = (*dict.fromkeys(n for _, _, n in _RFM_MAP), NO_PURCHASE)
 
 
 def _rfm_table() -> np.ndarray:
@@ -54,6 +54,22 @@ def _rfm_table() -> np.ndarray:
 RFM_TABLE = _rfm_table()
 
 
+def detect_unit_price(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when purchase ``value`` looks like a unit price rather than a line amount.
+
+    Compares, over purchases of more than one unit of an item with a list price, how far
+    ``value`` is (in log ratio) from the price and from price times quantity.
+    """
+    row = con.execute("""
+        SELECT median(abs(ln(e.value / i.price))), median(abs(ln(e.value / (i.price * e.quantity))))
+        FROM ev e JOIN items_in i ON e.item_id = i.item_id
+        WHERE e.type = 'purchase' AND e.quantity > 1 AND e.value > 0 AND i.price > 0
+    """).fetchone()
+    if row is None or row[0] is None or row[1] is None:
+        return False
+    return bool(row[0] < row[1])
+
+
 def amount_sql(config: ProfileConfig) -> str:
     """SQL expression of a line's amount over ``ev`` joined with items as ``i``."""
     qty = "coalesce(e.quantity, 1.0)"
@@ -65,7 +81,8 @@ def amount_sql(config: ProfileConfig) -> str:
 def unit_paid_sql(config: ProfileConfig) -> str:
     if config.value_is_unit_price:
         return "coalesce(e.value, i.price)"
-    return "coalesce(e.value, i.price * coalesce(e.quantity, 1.0)) / nullif(coalesce(e.quantity, 1.0), 0)"
+    return ("coalesce(e.value, i.price * coalesce(e.quantity, 1.0))"
+            " / nullif(coalesce(e.quantity, 1.0), 0)")
 
 
 def rfm_raw(con: duckdb.DuckDBPyConnection, config: ProfileConfig, as_of_us: int) -> pd.DataFrame:
