@@ -59,3 +59,20 @@ def test_create_campaign_validates(client) -> None:
     r = client.post("/campaigns", json={"name": "ok", "audience": {"rule": {"segment": "A"}}})
     assert r.status_code == 201 and r.json()["status"] == "draft"
     assert client.post("/campaigns", content=b"{bad").status_code == 400
+
+
+def test_experiment_endpoints(client) -> None:
+    body = {"name": "div", "variants": {"off": 1, "on": 1},
+            "params": {"on": {"diversity": 0.3}}}
+    assert client.post("/experiments", json=body).status_code == 201
+    assert client.post("/experiments", json=body).status_code == 422  # duplicate
+    seen = {}
+    for u in ("u1", "u2", "u3", "u4", "u5", "u6"):
+        r = client.get(f"/experiments/div/assignment?user_id={u}").json()
+        assert r["params"] == ({"diversity": 0.3} if r["variant"] == "on" else {})
+        seen[u] = r["variant"]
+    assert client.get("/experiments/div/assignment?user_id=u1").json()["variant"] == seen["u1"]
+    report = client.get("/experiments/div/report").json()
+    assert sum(v["users"] for v in report["variants"]) == 6
+    assert client.get("/experiments/zzz/report").status_code == 404
+    assert client.get("/experiments/zzz/assignment?user_id=u1").status_code == 404

@@ -152,18 +152,26 @@ class ExposureLog:
             entry[2] += 1
 
     def flush(self) -> int:
-        """Write buffered exposures; returns how many (experiment, user) pairs were written."""
-        rows = [(e, u, *entry) for (e, u), entry in self._buffer.items()]
-        for row in rows:
+        """Write buffered exposures in one statement; returns how many pairs were written."""
+        if not self._buffer:
+            return 0
+        frame = pd.DataFrame(
+            [(e, u, *entry) for (e, u), entry in self._buffer.items()],
+            columns=["experiment", "user_id", "variant", "first_exposed", "exposures",
+                     "context"])
+        frame["first_exposed"] = pd.to_datetime(frame["first_exposed"], utc=True)
+        view = f"__exposures_{id(frame)}"
+        self.store.register(view, frame)
+        try:
             # The first exposure wins; later ones only add to the count.
             self.store.execute(
-                f"INSERT INTO {self.TABLE} VALUES (?, ?, ?, CAST(? AS TIMESTAMPTZ), ?, ?) "
-                "ON CONFLICT (experiment, user_id) DO UPDATE SET "
-                "exposures = exposures + excluded.exposures",
-                list(row),
-            )
+                f"INSERT INTO {self.TABLE} SELECT experiment, user_id, variant, first_exposed, "
+                f"exposures, context FROM {view} ON CONFLICT (experiment, user_id) DO UPDATE "
+                "SET exposures = exposures + excluded.exposures")
+        finally:
+            self.store.unregister(view)
         self._buffer.clear()
-        return len(rows)
+        return len(frame)
 
     def exposures(self, experiment: str) -> pd.DataFrame:
         """Exposed users of ``experiment``: user_id, variant, first_exposed, exposures."""

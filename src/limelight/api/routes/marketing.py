@@ -133,3 +133,71 @@ async def campaign_report_route(state: State, campaign_id: str) -> Any:
     except CampaignError as exc:
         return error(404, "unknown_campaign", str(exc))
     return JSONResponse(report.to_dict())
+
+
+def _registry(request: Request, state: Any) -> Any:
+    """One registry per app (it buffers exposures between flushes)."""
+    from limelight.marketing.registry import ExperimentRegistry
+
+    registry = getattr(request.app.state, "experiments", None)
+    if registry is None:
+        registry = ExperimentRegistry(state.store)
+        request.app.state.experiments = registry
+    return registry
+
+
+@router.post("/experiments", dependencies=[AdminKey], status_code=201,
+             summary="Start an experiment (e.g. two rankers) bucketed at request time")
+async def create_experiment(request: Request, state: State) -> Any:
+    """Body: ``{"name": "ranker", "variants": {"als": 1, "ease": 1}, "holdout": 0,
+    "params": {"als": {"model": "als"}, "ease": {"model": "ease"}}}``."""
+    from limelight.marketing.experiments import Experiment
+    from limelight.marketing.registry import ExperimentError
+
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        return error(400, "malformed_json", str(exc))
+    if not isinstance(body, dict) or "name" not in body or "variants" not in body:
+        return error(422, "invalid_experiment", "send name and variants")
+    try:
+        experiment = Experiment(str(body["name"]), dict(body["variants"]),
+                                control=body.get("control"),
+                                holdout=float(body.get("holdout", 0.0)), salt=body.get("salt"))
+        registry = _registry(request, state)
+        await run_in_threadpool(registry.create, experiment, params=body.get("params"),
+                                kind=str(body.get("kind", "serving")))
+    except (ExperimentError, TypeError, ValueError) as exc:
+        return error(422, "invalid_experiment", str(exc))
+    return JSONResponse({"name": experiment.name, "status": "running"}, status_code=201)
+
+
+@router.get("/experiments/{name}/assignment", dependencies=[ReadKey],
+            summary="A user's variant (and its parameters); logs the exposure")
+async def experiment_assignment(request: Request, state: State, name: str,
+                                user_id: str) -> Any:
+    """Example: ``curl '127.0.0.1:8000/experiments/ranker/assignment?user_id=u42'``"""
+    from limelight.marketing.registry import ExperimentError
+
+    registry = _registry(request, state)
+    try:
+        variant, params = await run_in_threadpool(registry.assign, name, user_id)
+    except ExperimentError as exc:
+        return error(404, "unknown_experiment", str(exc))
+    return JSONResponse({"experiment": name, "user_id": user_id, "variant": variant,
+                         "params": params})
+
+
+@router.get("/experiments/{name}/report", dependencies=[ReadKey],
+            summary="Variants compared on clicks, conversion and revenue after exposure")
+async def experiment_report(request: Request, state: State, name: str,
+                            window_days: float = Query(7.0, gt=0, le=365)) -> Any:
+    from limelight.marketing.registry import ExperimentError, analyze_exposures
+
+    _registry(request, state).flush()
+    try:
+        report = await run_in_threadpool(analyze_exposures, state.store, name,
+                                         window_days=window_days)
+    except ExperimentError as exc:
+        return error(404, "unknown_experiment", str(exc))
+    return JSONResponse(report.to_dict())
