@@ -67,15 +67,25 @@ class Dataset:
 
     @property
     def ratings(self) -> sp.csr_matrix:
-        """Explicit ratings (the last ``rating`` value per user/item), CSR float32."""
+        """Explicit ratings (the last ``rating`` value per user/item), CSR float32.
+
+        Computed once per log (several models of one fit read it); treat it as read-only.
+        """
+        key = (id(self.log), len(self.log), self.interactions.shape)
+        cached = self.__dict__.get("_ratings_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
         rated = self.log[self.log["type"] == "rating"] if len(self.log) else self.log
         if not len(rated):
-            return sp.csr_matrix(self.interactions.shape, dtype=np.float32)
-        last = rated.drop_duplicates(["user_idx", "item_idx"], keep="last")
-        return sp.csr_matrix(
-            (last["value"].to_numpy(np.float32),
-             (last["user_idx"].to_numpy(), last["item_idx"].to_numpy())),
-            shape=self.interactions.shape)
+            matrix = sp.csr_matrix(self.interactions.shape, dtype=np.float32)
+        else:
+            last = rated.drop_duplicates(["user_idx", "item_idx"], keep="last")
+            matrix = sp.csr_matrix(
+                (last["value"].to_numpy(np.float32),
+                 (last["user_idx"].to_numpy(), last["item_idx"].to_numpy())),
+                shape=self.interactions.shape)
+        self.__dict__["_ratings_cache"] = (key, matrix)
+        return matrix
 
     def sequences(self) -> list[np.ndarray]:
         """Per user (row order), item indices in time order."""

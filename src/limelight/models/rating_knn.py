@@ -1,9 +1,10 @@
-"""Item-kNN on baseline residuals for explicit ratings (Koren 2010's "KNNBaseline").
+"""kNN on baseline residuals for explicit ratings (Koren 2010's "KNNBaseline").
 
-``r_ij ~ b_ij + sum_k s_jk (r_ik - b_ik) / sum_k s_jk`` over the ``n_neighbors`` items ``k``
-rated by user ``i`` that are most similar to ``j``; ``b_ij = mu + b_i + c_j`` are regularised
-biases (alternating least squares), and ``s`` is the Pearson correlation of the residuals
-``r - b`` over common raters, shrunk by ``(n_common - 1) / (n_common - 1 + shrinkage)``.
+Item-based: ``r_ij ~ b_ij + sum_k s_jk (r_ik - b_ik) / sum_k s_jk`` over the ``n_neighbors``
+items ``k`` rated by user ``i`` that are most similar to ``j``; ``b_ij = mu + b_i + c_j`` are
+regularised biases (alternating least squares), and ``s`` is the Pearson correlation of the
+residuals ``r - b`` over common raters, shrunk by ``(n_common - 1) / (n_common - 1 +
+shrinkage)``. User-based is the same with the roles of users and items swapped.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class BaselineKNN(Recommender):
         Ridge weights of the user and item biases (absolute, as pseudo-ratings).
     n_epochs
         Alternating sweeps fitting the biases.
+    based_on
+        ``"item"`` (neighbours are items the user rated) or ``"user"`` (neighbours are users
+        who rated the item).
 
     Example
     -------
@@ -42,12 +46,13 @@ class BaselineKNN(Recommender):
 
     def __init__(self, n_neighbors: int = 40, shrinkage: float = 100.0,
                  user_regularization: float = 15.0, item_regularization: float = 10.0,
-                 n_epochs: int = 10) -> None:
+                 n_epochs: int = 10, based_on: str = "item") -> None:
         self.n_neighbors = n_neighbors
         self.shrinkage = shrinkage
         self.user_regularization = user_regularization
         self.item_regularization = item_regularization
         self.n_epochs = n_epochs
+        self.based_on = based_on
 
     def _fit(self, dataset: Dataset) -> None:
         ratings = dataset.ratings
@@ -60,8 +65,12 @@ class BaselineKNN(Recommender):
         self.user_bias_, self.item_bias_ = _fit_biases(
             coo, self.mu_, self.n_users_, self.n_items_, self.user_regularization,
             self.item_regularization, self.n_epochs)
+        if self.based_on not in ("item", "user"):
+            raise ValueError(f"based_on must be 'item' or 'user', got {self.based_on!r}")
         residual = coo.data - self._baseline(coo.row, coo.col)
-        self.residuals_ = sp.csr_matrix((residual, (coo.row, coo.col)), shape=ratings.shape)
+        residuals = sp.csr_matrix((residual, (coo.row, coo.col)), shape=ratings.shape)
+        # "owners" hold the histories searched for neighbours: users (item-based) or items
+        self.residuals_ = residuals if self.based_on == "item" else residuals.T.tocsr()
         self.similarity_ = _pearson_baseline(self.residuals_, self.shrinkage).astype(np.float32)
         self._pad_histories()
 
@@ -71,13 +80,14 @@ class BaselineKNN(Recommender):
     def _pad_histories(self) -> None:
         """Each user's rated items and residuals as rows of a padded array (vectorised
         neighbour search in :meth:`predict`)."""
+        n_owners = self.residuals_.shape[0]
         lengths = np.diff(self.residuals_.indptr)
         width = max(int(lengths.max()) if len(lengths) else 0, 1)
-        rows = np.repeat(np.arange(self.n_users_), lengths)
+        rows = np.repeat(np.arange(n_owners), lengths)
         cols = np.arange(self.residuals_.nnz) - self.residuals_.indptr[rows]
-        self.history_items_ = np.zeros((self.n_users_, width), dtype=np.int64)
-        self.history_residuals_ = np.zeros((self.n_users_, width), dtype=np.float32)
-        self.history_mask_ = np.zeros((self.n_users_, width), dtype=bool)
+        self.history_items_ = np.zeros((n_owners, width), dtype=np.int64)
+        self.history_residuals_ = np.zeros((n_owners, width), dtype=np.float32)
+        self.history_mask_ = np.zeros((n_owners, width), dtype=bool)
         self.history_items_[rows, cols] = self.residuals_.indices
         self.history_residuals_[rows, cols] = self.residuals_.data
         self.history_mask_[rows, cols] = True
@@ -87,11 +97,12 @@ class BaselineKNN(Recommender):
         self.check_fitted()
         users = np.atleast_1d(np.asarray(user_idx, dtype=np.int64))
         items = np.atleast_1d(np.asarray(item_idx, dtype=np.int64))
+        owners, queries = (users, items) if self.based_on == "item" else (items, users)
         out = np.zeros(len(users))
         k = min(self.n_neighbors, self.history_items_.shape[1])
         for start in range(0, len(users), _PAIRS_PER_CHUNK):
-            u = users[start:start + _PAIRS_PER_CHUNK]
-            i = items[start:start + _PAIRS_PER_CHUNK]
+            u = owners[start:start + _PAIRS_PER_CHUNK]
+            i = queries[start:start + _PAIRS_PER_CHUNK]
             sims = self.similarity_[i[:, None], self.history_items_[u]]
             sims[~self.history_mask_[u]] = -np.inf
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
@@ -137,11 +148,17 @@ def _fit_biases(coo: sp.coo_matrix, mu: float, n_users: int, n_items: int, user_
 
 def _pearson_baseline(residuals: sp.csr_matrix, shrinkage: float) -> np.ndarray:
     """Dense item x item shrunk correlation of baseline residuals over common raters."""
+    residuals = sp.csr_matrix(residuals, dtype=np.float32)
     rated = residuals.copy()
     rated.data = np.ones_like(rated.data)
-    products = (residuals.T @ residuals).toarray()
-    squares = (residuals.multiply(residuals).T @ rated).toarray()  # sum over common raters
-    common = (rated.T @ rated).toarray()
+    transposed = residuals.T.tocsr()
+    products = (transposed @ residuals).toarray()
+    squared = transposed.copy()
+    squared.data **= 2
+    squares = (squared @ rated).toarray()  # sum over common raters
+    rated_t = transposed.copy()
+    rated_t.data[:] = 1.0
+    common = (rated_t @ rated).toarray()
     denominator = np.sqrt(squares * squares.T)
     sims = np.divide(products, denominator, out=np.zeros_like(products),
                      where=denominator > 0)
