@@ -69,3 +69,17 @@ def test_user_mistakes_exit_2(store_url) -> None:
     r = run("experiment", "size", "--baseline", "0.1", "--mde", "0.01", "--json")
     assert json.loads(r.stdout)["n_per_arm"] == 14751
     assert "Example" in run("campaign", "launch", "--help").stdout
+
+
+def test_experiment_and_suppression_commands(store_url) -> None:
+    r = run("experiment", "create", "ranker", "--variants", '{"als": 1, "ease": 1}',
+            "--params", '{"ease": {"model": "ease"}}', "--store", store_url)
+    assert r.exit_code == 0, r.output
+    assert run("experiment", "create", "ranker", "--variants", '{"a": 1}',
+               "--store", store_url).exit_code == 2
+    assert json.loads(run("experiment", "list", "--store", store_url, "--json").stdout)[0][
+        "name"] == "ranker"
+    assert run("experiment", "report", "ranker", "--store", store_url).exit_code == 2  # none
+    assert run("audience", "suppress", "u0", "u2", "--store", store_url).exit_code == 0
+    r = run("audience", "build", "--store", store_url, "--channel", "inapp", "--json")
+    assert json.loads(r.stdout)["removed"]["suppressed"] == 2

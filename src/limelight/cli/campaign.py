@@ -364,6 +364,102 @@ def experiment_simulate(
     print_table(f"campaign simulation ({result.users} users)", rows)
 
 
+@experiment_app.command("create")
+@_friendly
+def experiment_create(
+    name: str = typer.Argument(..., help="Experiment name."),
+    variants: str = typer.Option(..., help='Variant weights as JSON, e.g. {"als": 1, "ease": 1}.'),
+    params: str | None = typer.Option(None, help="Per-variant serving parameters as JSON."),
+    holdout: float = typer.Option(0.0, help="Share of users kept out."),
+    store: str | None = typer.Option(None, help="Event store URL."),
+) -> None:
+    """Start an experiment the serving path buckets users into at request time.
+
+    Example: limelight experiment create ranker --variants '{"als": 1, "ease": 1}'
+    --params '{"als": {"model": "als"}, "ease": {"model": "ease"}}'
+    """
+    from limelight.marketing.experiments import Experiment
+    from limelight.marketing.registry import ExperimentRegistry
+
+    weights = _json_arg(variants, "--variants")
+    if not isinstance(weights, dict):
+        fail("--variants must be a JSON object of variant -> weight")
+    try:
+        experiment = Experiment(name, weights, holdout=holdout)
+    except ValueError as exc:
+        fail(str(exc))
+    ExperimentRegistry(open_configured_store(store)).create(
+        experiment, params=_json_arg(params, "--params"))
+    console.print(f"experiment {name} running")
+
+
+@experiment_app.command("list")
+@_friendly
+def experiment_list(store: str | None = typer.Option(None, help="Event store URL."),
+                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List stored experiments.
+
+    Example: limelight experiment list
+    """
+    from limelight.marketing.registry import ExperimentRegistry
+
+    rows = ExperimentRegistry(open_configured_store(store)).list()
+    print_json(rows) if as_json else print_table("experiments", rows)
+
+
+@experiment_app.command("report")
+@_friendly
+def experiment_report(
+    name: str = typer.Argument(..., help="Experiment name."),
+    window: float = typer.Option(7.0, help="Days after first exposure that count."),
+    store: str | None = typer.Option(None, help="Event store URL."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Variants vs control: CTR, conversion and revenue per user with CIs, P(beat control),
+    and the sample-ratio check.
+
+    Example: limelight experiment report ranker --json
+    """
+    from limelight.marketing.registry import analyze_exposures
+
+    report = analyze_exposures(open_configured_store(store), name, window_days=window)
+    if as_json:
+        print_json(report.to_dict())
+        return
+    print_table(f"experiment {name}", report.variants.reset_index().to_dict(orient="records"),
+                ["variant", "users", "ctr", "conversion_rate", "revenue_per_user"])
+    for variant, comp in report.comparisons.items():
+        c = comp["conversion"]
+        console.print(f"{variant} vs {report.control}: conversion {c['estimate']:+.4f} "
+                      f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}] p = {c['p_value']:.3g}, "
+                      f"P(beat) = {comp['prob_beat_control_conversion']:.3f}")
+    if report.srm.get("mismatch"):
+        console.print("[bold red]sample-ratio mismatch[/]: do not trust these numbers")
+
+
+@audience_app.command("suppress")
+@_friendly
+def audience_suppress(
+    users: list[str] = typer.Argument(..., help="User ids never to contact."),
+    channel: str = typer.Option("*", help="Channel, or * for all."),
+    reason: str = typer.Option("manual", help="Why (kept with the entry)."),
+    remove: bool = typer.Option(False, "--remove", help="Take them off the list instead."),
+    store: str | None = typer.Option(None, help="Event store URL."),
+) -> None:
+    """Add users to (or remove them from) the suppression list.
+
+    Example: limelight audience suppress u17 u42 --channel email --reason complaint
+    """
+    from limelight.marketing.audiences import SuppressionList
+
+    sl = SuppressionList(open_configured_store(store))
+    if remove:
+        sl.remove(users, channel)
+        console.print(f"removed {len(users)} user(s) from the {channel} suppression list")
+    else:
+        console.print(f"suppressed {sl.add(users, channel, reason)} user(s) on {channel}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(campaign_app, name="campaign")
     app.add_typer(audience_app, name="audience")
