@@ -149,3 +149,15 @@ def test_concurrent_threads_read_and_write(store):
         t.join()
     assert not errors
     assert store.count("events") == 4 * 5 * 10
+
+
+def test_existing_keys_and_arrow_reads(store):
+    store.write("edges", pa.table({"src_user_id": ["a"], "dst_user_id": ["b"],
+                                   "kind": ["follow"]}))
+    probe = pa.table({"src_user_id": ["a", "a"], "dst_user_id": ["b", "c"],
+                      "kind": ["follow", "follow"]})
+    assert store.existing_keys("edges", probe).to_pylist() == [
+        {"src_user_id": "a", "dst_user_id": "b", "kind": "follow"}]
+    store.write("events", _events(3))
+    table = store.read_arrow("events", columns=["user_id", "timestamp"])
+    assert table.num_rows == 3 and table.schema.field("timestamp").type.tz == "UTC"
