@@ -146,3 +146,26 @@ def test_inapp_inbox_is_idempotent() -> None:
     assert inbox(store, "u1", unread_only=True) == []
     assert not mark_read(store, "u2", m.message_id)
     store.close()
+
+
+def test_webhook_campaign_end_to_end(shop_store, hook_server) -> None:
+    from limelight.marketing.audiences import Audience
+    from limelight.marketing.campaigns import CampaignManager, CampaignSpec
+
+    url, handler = hook_server(fail_first=1)  # the first POST fails and is retried
+    mgr = CampaignManager(
+        shop_store, recommend=lambda u, n: ["i0", "i4"],
+        channel_factory=lambda name, spec: WebhookChannel(spec.webhook_url, SECRET,
+                                                          backoff_s=0.0))
+    cid = mgr.create(CampaignSpec("hook", audience=Audience.from_users(
+        ["u1", "u2", "u3", "u4"]).to_dict(), channel="webhook", webhook_url=url,
+        holdout=0.0, schedule={"quiet_hours": None}, frequency_cap=0))
+    report = mgr.launch(cid)
+    # u4 has no push consent (every fourth user): policies apply to webhooks too.
+    assert report.audience["removed"]["no_consent"] == 1
+    assert report.dispatch["sent"] == 3 and handler.calls == 4
+    got = sorted(r["body"]["user_id"] for r in handler.received)
+    assert got == ["u1", "u2", "u3"] and all(r["valid"] for r in handler.received)
+    # The recommender's two items first, then a popular in-stock item fills n_items=3.
+    items = handler.received[0]["body"]["payload"]["items"]
+    assert items[:2] == ["i0", "i4"] and len(items) == 3

@@ -201,3 +201,20 @@ async def experiment_report(request: Request, state: State, name: str,
     except ExperimentError as exc:
         return error(404, "unknown_experiment", str(exc))
     return JSONResponse(report.to_dict())
+
+
+@router.post("/campaigns/{campaign_id}/launch", dependencies=[AdminKey],
+             summary="Send a campaign now (channels configured from settings)")
+async def launch_campaign(state: State, campaign_id: str) -> Any:
+    from limelight.errors import LimelightError
+    from limelight.marketing.campaigns import CampaignError, CampaignManager
+
+    try:
+        report = await run_in_threadpool(lambda: CampaignManager(state.store).launch(
+            campaign_id))
+    except CampaignError as exc:
+        status = 404 if "no campaign" in str(exc) else 409
+        return error(status, "campaign_error", str(exc))
+    except LimelightError as exc:
+        return error(422, "campaign_error", str(exc))
+    return JSONResponse(report.to_dict())
