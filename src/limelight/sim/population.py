@@ -39,7 +39,7 @@ def make_population(n_users: int, rng: np.random.Generator, start: pd.Timestamp,
     for s, spec in enumerate(SEGMENTS):
         fav = [CATEGORIES.index(c) for c in spec.categories]
         rows = segment == s
-        pref[np.ix_(rows, fav)] = 2.0
+        pref[np.ix_(rows, fav)] = spec.taste_strength
     pref[:, :n_cat] += rng.normal(0.0, 0.5, size=(n_users, n_cat))
     pref[:, n_cat:] = rng.normal(0.0, 1.5, size=(n_users, N_STYLE))
     bias = rng.normal(0.0, 0.3, size=n_users)

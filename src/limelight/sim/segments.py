@@ -131,14 +131,16 @@ class SegmentSpec:
     return_rate: float
     friends: float  # mean number of friend links
     mobile_share: float
+    extra_quantity: float = 0.15  # mean of the Poisson number of extra units per purchase
     consent: dict[str, float] = field(default_factory=dict)
     min_sessions: int = 2
+    taste_strength: float = 2.0  # extra taste for the favourite categories (logit scale)
     max_sessions: int = 10_000
 
 
 SEGMENTS: tuple[SegmentSpec, ...] = (
     SegmentSpec(
-        name="bargain_hunters", share=0.22, sessions=8.0, views_per_session=4.5,
+        name="bargain_hunters", share=0.22, sessions=8.0, views_per_session=6.0,
         hours=((12.5, 1.5, 0.6), (19.0, 1.5, 0.4)),
         weekday_weights=(1.0, 1.0, 1.0, 1.0, 1.1, 1.2, 1.0),
         categories=("Electronics", "Home & Kitchen"),
@@ -158,7 +160,7 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
         click_logit=-0.4, cart_logit=0.0, buy_logit=1.2,
         price_sensitivity=-0.6, discount_sensitivity=1.0,
         like_rate=0.05, share_rate=0.02, rating_rate=0.45, return_rate=0.03,
-        friends=3.0, mobile_share=0.2,
+        friends=3.0, mobile_share=0.2, extra_quantity=0.5,
         consent={"personalization": 0.95, "email": 0.8, "push": 0.3, "sms": 0.3},
     ),
     SegmentSpec(
@@ -175,27 +177,27 @@ SEGMENTS: tuple[SegmentSpec, ...] = (
     ),
     SegmentSpec(
         name="occasional", share=0.28, sessions=1.2, views_per_session=2.0,
-        hours=((15.0, 3.0, 1.0),),
+        hours=((15.5, 1.0, 1.0),),
         weekday_weights=(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
-        categories=("Beauty", "Books"),
+        categories=("Beauty",), taste_strength=3.0,
         regions=("fr", "de", "es", "it"), region_affinity=0.6, age=(42.0, 14.0),
         click_logit=-1.2, cart_logit=-0.8, buy_logit=0.0,
         price_sensitivity=0.3, discount_sensitivity=3.0,
         like_rate=0.02, share_rate=0.01, rating_rate=0.1, return_rate=0.05,
         friends=1.5, mobile_share=0.5,
         consent={"personalization": 0.7, "email": 0.6, "push": 0.3, "sms": 0.2},
-        min_sessions=0, max_sessions=3,
+        min_sessions=1, max_sessions=3,
     ),
     SegmentSpec(
         name="weekend_families", share=0.15, sessions=6.0, views_per_session=2.5,
-        hours=((10.5, 1.5, 0.6), (15.5, 1.5, 0.4)),
+        hours=((10.0, 1.2, 0.7), (15.0, 1.2, 0.3)),
         weekday_weights=(0.35, 0.35, 0.35, 0.35, 0.6, 2.6, 2.4),
         categories=("Toys", "Sports", "Garden"),
         regions=("uk-south", "uk-north", "de"), region_affinity=0.75, age=(38.0, 6.0),
-        click_logit=-1.0, cart_logit=-0.7, buy_logit=0.2,
+        click_logit=-0.8, cart_logit=-0.4, buy_logit=0.6,
         price_sensitivity=0.3, discount_sensitivity=5.0,
         like_rate=0.15, share_rate=0.12, rating_rate=0.3, return_rate=0.05,
-        friends=7.0, mobile_share=0.6,
+        friends=7.0, mobile_share=0.6, extra_quantity=0.8,
         consent={"personalization": 0.9, "email": 0.75, "push": 0.6, "sms": 0.4},
     ),
 )

@@ -119,8 +119,9 @@ def simulate_chunk(ctx: EventContext, users: np.ndarray, scale: float,
         pick = rng.choice(len(comp), size=len(rows), p=comp[:, 2] / comp[:, 2].sum())
         hour[rows] = rng.normal(comp[pick, 0], comp[pick, 1]) % 24.0
     start_s = _local_to_utc_seconds(cal.start, day, hour, ctx.timezones[s_user])
-    # On the signup day itself, nobody acts before signing up.
+    # On the signup day itself nobody acts before signing up; nothing starts before the window.
     start_s = np.maximum(start_s, pop.signup_s[s_user] + rng.uniform(30, 600, len(s_user)))
+    start_s = np.maximum(start_s, cal.start.value / 1e9 + rng.uniform(0, 3600, len(s_user)))
     mobile_share = np.array([s.mobile_share for s in SEGMENTS])[s_seg]
     r = rng.random(len(s_user))
     s_device = np.where(r < mobile_share, 0, np.where(r < mobile_share + 0.8 * (1 - mobile_share),
@@ -156,7 +157,7 @@ def simulate_chunk(ctx: EventContext, users: np.ndarray, scale: float,
                 for f in ("like_rate", "share_rate", "rating_rate", "return_rate")}
 
     price = ctx.catalog.price[v_item]
-    qty = 1.0 + rng.poisson(np.where(v_seg == 1, 0.5, 0.15))
+    qty = 1.0 + rng.poisson(np.array([s.extra_quantity for s in SEGMENTS])[v_seg])
     paid = np.round(price * (1.0 - disc) * qty, 2)
     click_t = v_t + rng.uniform(3, 20, size=len(v_t))
     cart_t = click_t + rng.uniform(10, 90, size=len(v_t))
@@ -207,7 +208,8 @@ def simulate_chunk(ctx: EventContext, users: np.ndarray, scale: float,
     out["device"] = s_device[out["session"]]
     out["review"] = np.where(out["type"] == _T["review"], review_pick[out["row"]], -1)
     out["t_us"] = np.round(out.pop("t") * 1e6).astype(np.int64)
-    keep = out["t_us"] < cal.end.value // 1000
+    # The window's end cuts late ratings, reviews and returns.
+    keep = (out["t_us"] >= cal.start.value // 1000) & (out["t_us"] < cal.end.value // 1000)
     order = np.lexsort((out["type"][keep], out["t_us"][keep], out["user"][keep]))
     out.pop("row")
     return {k: v[keep][order] for k, v in out.items()}
