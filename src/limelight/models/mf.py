@@ -264,7 +264,7 @@ class MatrixFactorizationSGD(_BiasedMF):
         Optional blend with baseline kNN models (see :class:`MatrixFactorizationALS`).
     """
 
-    def __init__(self, n_factors: int = 64, n_epochs: int = 20, learning_rate: float = 0.01,
+    def __init__(self, n_factors: int = 32, n_epochs: int = 20, learning_rate: float = 0.01,
                  regularization: float = 0.05, batch_size: int = 1024,
                  loss_cap: float | None = None, init_std: float = 0.1,
                  random_state: int | None = 0, neighbor_weight: float = 0.0,
@@ -333,6 +333,7 @@ def _pattern(matrix: sp.csr_matrix, dtype: type) -> sp.csr_matrix:
 def _sum_by(index: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(distinct indices, row sums of ``values`` per distinct index) -- a fast scatter-add."""
     distinct, inverse = np.unique(index, return_inverse=True)
-    one_hot = sp.csr_matrix((np.ones(len(index)), (inverse, np.arange(len(index)))),
-                            shape=(len(distinct), len(index)))
-    return distinct, np.asarray(one_hot @ values)
+    width = values.shape[1]
+    flat = (inverse[:, None] * width + np.arange(width)[None, :]).ravel()
+    sums = np.bincount(flat, weights=values.ravel(), minlength=len(distinct) * width)
+    return distinct, sums.reshape(len(distinct), width)
