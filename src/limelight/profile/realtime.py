@@ -273,9 +273,19 @@ class ProfileUpdater:
         return list(self._users)
 
     def segment(self, user_id: str) -> tuple[int, float] | None:
-        """Current ``(segment_id, probability)`` of a user (None without a segment model)."""
+        """``(segment_id, probability)`` assigned at the user's latest event (None without a
+        segment model or before any event)."""
         st = self._users.get(str(user_id))
         return None if st is None else st.segment
+
+    def assign(self, user_id: str, as_of: Any = None) -> tuple[int, float] | None:
+        """``(segment_id, probability)`` of the user's profile read at ``as_of`` (recency
+        depends on it; default: the latest event seen by the updater)."""
+        st = self._users.get(str(user_id))
+        if st is None or self.segments is None:
+            return None
+        as_of_us = self.now_us if as_of is None else _to_us(as_of)
+        return self.segments.assign_one(self._features(str(user_id), st, as_of_us))
 
     def profile(self, user_id: str, as_of: Any = None) -> dict[str, Any]:
         """The user's current profile as a dict with the batch build's column names.
@@ -301,8 +311,8 @@ class ProfileUpdater:
         out["last_types"] = list(st.seq_types)
         out["first_seen"] = pd.Timestamp(st.first_ts, unit="us", tz="UTC")
         out["last_seen"] = pd.Timestamp(st.last_ts, unit="us", tz="UTC")
-        if st.segment is not None:
-            out["segment_id"], out["segment_probability"] = st.segment
+        if self.segments is not None:
+            out["segment_id"], out["segment_probability"] = self.segments.assign_one(out)
         return out
 
     def profiles(self, user_ids: Iterable[str] | None = None, as_of: Any = None) -> pd.DataFrame:

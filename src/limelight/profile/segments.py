@@ -128,7 +128,8 @@ class SegmentModel:
         rng = np.random.default_rng(self.random_state)
         sample = (rng.choice(len(x), self.sample_size, replace=False)
                   if len(x) > self.sample_size else np.arange(len(x)))
-        self.selection_scores_ = {k: self._score(x[sample], k) for k in range(lo, hi + 1)}
+        self.selection_scores_ = ({lo: float("nan")} if lo == hi else
+                                  {k: self._score(x[sample], k) for k in range(lo, hi + 1)})
         pick = max if self.method == "kmeans" else min
         self.k_ = pick(self.selection_scores_, key=lambda k: self.selection_scores_[k])
         self.estimator_ = self._estimator(self.k_).fit(x if self.method == "kmeans"
