@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from limelight.errors import LimelightError
-from limelight.marketing.audiences import Audience, build_audience
+from limelight.marketing.audiences import Audience, build_audience, load_profiles
 from limelight.marketing.channels.base import Channel, Message, message_id
 from limelight.marketing.content import (
     Content,
@@ -90,6 +90,9 @@ class CampaignSpec:
     webhook_url: str | None = None
     attribution_window_days: float = 7.0
     frequency_cap: int | None = None
+    allocation: str = "split"
+    allocation_reward: str = "click"
+    allocation_segment: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -100,6 +103,12 @@ class CampaignSpec:
             raise CampaignError("n_items must be >= 0")
         if not 0.0 <= self.holdout < 1.0:
             raise CampaignError("holdout must lie in [0, 1)")
+        if self.allocation not in ("split", "thompson"):
+            raise CampaignError("allocation must be 'split' (hash) or 'thompson' (bandit)")
+        if self.allocation == "thompson" and len(self.variants) < 2:
+            raise CampaignError("a bandit allocation needs two or more variants")
+        if self.allocation_reward not in ("click", "purchase"):
+            raise CampaignError("allocation_reward must be 'click' or 'purchase'")
         Schedule.from_dict(self.schedule)  # validates
         ItemRules.from_dict(self.item_rules)
         if self.offer:
@@ -312,6 +321,8 @@ class CampaignManager:
                                   profiles=self.profiles)
         users = audience.user_ids
         variants = spec.experiment(campaign_id).assign(users)
+        if spec.allocation == "thompson":
+            variants = self._bandit_variants(spec, campaign_id, users, variants, now)
         log = DeliveryLog(self.store)
         assigned: dict[str, int] = {}
         for v in variants:
@@ -368,6 +379,29 @@ class CampaignManager:
         status = self._maybe_complete(campaign_id, spec)
         return LaunchReport(campaign_id, run_id, audience.to_dict(), assigned, deferred, capped,
                             dispatch.to_dict(), status)
+
+    def _bandit_variants(self, spec: CampaignSpec, campaign_id: str, users: list[str],
+                         variants: Any, now: datetime) -> Any:
+        """Replace the hash split of treated users by Thompson draws on earlier runs."""
+        from limelight.marketing.allocation import campaign_rewards, thompson_assign
+
+        treated = variants != HOLDOUT
+        if not treated.any():
+            return variants
+        segments = None
+        if spec.allocation_segment:
+            profiles = load_profiles(self.store, self.profiles)
+            if spec.allocation_segment not in profiles:
+                raise CampaignError(f"profiles have no column {spec.allocation_segment!r} "
+                                    "to allocate per segment")
+            segments = profiles[spec.allocation_segment].astype(str).to_dict()
+        history = campaign_rewards(self.store, campaign_id, spec.allocation_reward)
+        out = variants.copy()
+        out[treated] = thompson_assign(history, [u for u, t in zip(users, treated,
+                                                                    strict=True) if t],
+                                       list(spec.variants), segments=segments,
+                                       random_state=int(now.timestamp()))
+        return out
 
     def run_due(self, *, now: datetime | None = None) -> dict[str, Any]:
         """Launch scheduled campaigns whose time has come and send deferred messages now
