@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = _available([m.strip() for m in args.models.split(",") if m.strip()], console)
     peers = _read_peers(args.peers_dir)
     tune = not args.no_tune
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
 
     dataset = ml100k_dataset(args.data_dir, implicit=True, with_features=True)
     ranking = run_leaderboard([m for m in chosen if m in RANKING_MODELS], protocol="ranking",
@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     train, _ = TemporalHoldout(0.2).split(dataset)
     als = als_fit_ratio(train.interactions)
     total = time.perf_counter() - start
+    cpu_total = time.process_time() - cpu_start  # all threads of this process: load-independent
 
     table, ranking_rows = _ranking_table(ranking, peers.get("ranking", {}))
     console.print(table)
@@ -254,8 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         verdicts[name] = {"value": value, "target": f"{op} {target}", "pass": ok}
         mark = "[green]PASS[/]" if ok else "[red]MISS[/]"
         console.print(f"{mark} {name}: {_f(value) if value is not None else 'n/a'} {op} {target}")
-    console.print(f"total {total:.1f}s (tuning {'on' if tune else 'off'}, "
-                  f"budget {args.budget:.0f}s per model)")
+    console.print(f"total {total:.1f}s wall, {cpu_total:.1f}s CPU (tuning "
+                  f"{'on' if tune else 'off'}, budget {args.budget:.0f}s per model); "
+                  f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     ranking.plot(args.out.with_name("ml100k-ranking.png"))
@@ -263,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps({
         "ranking": ranking.to_dict(), "rating": rating.to_dict(), "als_fit": als,
         "peers": peers, "checks": verdicts, "total_seconds": total,
+        "total_cpu_seconds": cpu_total, "load_average": os.getloadavg(),
         "command": " ".join(["python", "benchmarks/ml100k.py", *(argv or sys.argv[1:])]),
     }, indent=2, default=str))
     console.print(f"wrote {args.out}")

@@ -82,7 +82,7 @@ def test_tune_only_sees_training_data(clustered: Dataset) -> None:
     assert len(spy.seen) == 1 and spy.seen[0] is train
     assert not _pairs(spy.seen[0]) & _pairs(test)
     assert result.n_trials == 4
-    assert result.best_value >= result.default_value  # defaults are trial 0
+    assert result.best_value >= result.default_value  # the defaults are among the trials
     assert result.model is not None and result.model.n_users_ == train.n_users
     # the refit model saw all of train, not just the validation fit part
     assert result.model.user_items_.nnz == train.interactions.nnz

@@ -14,8 +14,9 @@ holds a sensible space per registered model.
 :func:`tune` never sees a test set: it receives the *training* dataset, cuts a validation split
 from it with the protocol's splitter (by default the last 10% of each user's training items),
 searches with optuna (TPE, or random) within a time budget, and refits the best parameters on
-all of the training data. The defaults of the model are always the first trial, so tuning can
-only match or beat them on validation.
+all of the training data. The first trials are the known-good :data:`STARTING_POINTS`, then
+the model's defaults (so, budget allowing, tuning can only match or beat them on validation),
+then the sampler's proposals. The first trial always runs; the budget bounds the rest.
 """
 
 from __future__ import annotations
@@ -82,12 +83,18 @@ DEFAULT_SPACES: dict[str, SearchSpace] = {
         "regularization": {"type": "log", "low": 1e-3, "high": 1.0},
         "bias_regularization": {"type": "log", "low": 1e-3, "high": 1.0},
         "n_epochs": {"type": "int", "low": 5, "high": 30},
+        "neighbor_weight": {"type": "float", "low": 0.0, "high": 0.8},
     },
     "mf_sgd": {
         "n_factors": {"type": "int", "low": 4, "high": 128, "log": True},
         "learning_rate": {"type": "log", "low": 1e-3, "high": 0.05},
         "regularization": {"type": "log", "low": 1e-3, "high": 0.3},
         "n_epochs": {"type": "int", "low": 10, "high": 60},
+        "neighbor_weight": {"type": "float", "low": 0.0, "high": 0.8},
+    },
+    "knn_baseline": {
+        "n_neighbors": {"type": "int", "low": 10, "high": 200, "log": True},
+        "shrinkage": {"type": "float", "low": 0.0, "high": 300.0},
     },
     "blend": {},
 }
@@ -102,10 +109,11 @@ STARTING_POINTS: dict[str, list[dict[str, Any]]] = {
     "ease": [{"regularization": 200.0}, {"regularization": 800.0}],
     "item_knn": [{"n_neighbors": 100, "shrinkage": 10.0, "weighting": "bm25"}],
     "rp3beta": [{"alpha": 0.8, "beta": 0.4, "n_neighbors": 100}],
+    # rating models: found on another dataset (MovieLens latest-small), blending in kNN
     "mf_als": [{"n_factors": 8, "regularization": 0.1, "bias_regularization": 0.05,
-                "n_epochs": 10}],
+                "n_epochs": 10, "neighbor_weight": 0.4}],
     "mf_sgd": [{"n_factors": 50, "learning_rate": 0.005, "regularization": 0.02,
-                "n_epochs": 20}],
+                "n_epochs": 20, "neighbor_weight": 0.4}],
 }
 
 
@@ -287,26 +295,38 @@ def tune(name: str, train: Dataset, *, space: Mapping[str, Any] | None = None,
     start = time.perf_counter()
     default_params = _defaults_inside(defaults.get_params(), searched)
     if searched:
-        study.enqueue_trial(default_params, skip_if_exists=True)
+        queued = []
         for point in STARTING_POINTS.get(name, []) if space is None else []:
             inside = _defaults_inside(point, searched)
-            if inside and not set(inside) & set(fixed):
-                study.enqueue_trial(inside, skip_if_exists=True)
+            if inside and inside not in queued and inside != default_params:
+                queued.append(inside)
+        queued.append(default_params)
         grid = _grid_size(searched)
         if grid is not None:  # all-categorical: no point repeating a finished grid
             n_trials = min(n_trials or grid, grid)
+        if n_trials is not None:
+            queued = queued[:n_trials]
+        for params in queued:
+            study.enqueue_trial(params, skip_if_exists=True)
         callbacks = []
         if callback is not None:
             callbacks.append(lambda st, tr: callback(tr.number, st.best_value))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-            study.optimize(objective, n_trials=n_trials, timeout=max(budget_seconds, 0.0),
-                           callbacks=callbacks, catch=(ArithmeticError, ValueError))
+            # the first queued point always runs, whatever the budget; the rest obey it
+            study.optimize(objective, n_trials=1, callbacks=callbacks,
+                           catch=(ArithmeticError, ValueError))
+            remaining = budget_seconds - (time.perf_counter() - start)
+            left = None if n_trials is None else n_trials - 1
+            if remaining > 0 and (left is None or left > 0):
+                study.optimize(objective, n_trials=left, timeout=remaining,
+                               callbacks=callbacks, catch=(ArithmeticError, ValueError))
         done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         if not done:
             raise ConfigError(f"every tuning trial of {name} failed; check the search space")
         best_params, best_value = dict(study.best_params), float(study.best_value)
-        default_value = next((t["value"] for t in trials if t["number"] == 0), float("nan"))
+        default_value = next((t["value"] for t in trials if t["params"] == default_params),
+                             float("nan"))
     else:  # nothing to search: one validation score of the defaults
         best_params, best_value = {}, score({})
         default_value = best_value
