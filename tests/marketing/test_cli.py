@@ -83,3 +83,13 @@ def test_experiment_and_suppression_commands(store_url) -> None:
     assert run("audience", "suppress", "u0", "u2", "--store", store_url).exit_code == 0
     r = run("audience", "build", "--store", store_url, "--channel", "inapp", "--json")
     assert json.loads(r.stdout)["removed"]["suppressed"] == 2
+
+
+def test_bandit_command() -> None:
+    r = run("experiment", "bandit", "--rates", '{"a": 0.02, "b": 0.10}', "--horizon", "1500",
+            "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["runs"]["thompson"]["best_arm"] == "b"
+    assert out["runs"]["thompson"]["regret"] < out["uniform_regret"]
+    assert run("experiment", "bandit", "--rates", '{"a": 2}').exit_code == 2

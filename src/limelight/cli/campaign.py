@@ -437,6 +437,40 @@ def experiment_report(
         console.print("[bold red]sample-ratio mismatch[/]: do not trust these numbers")
 
 
+@experiment_app.command("bandit")
+@_friendly
+def experiment_bandit(
+    rates: str = typer.Option(..., help='True arm rates as JSON, e.g. {"a": 0.04, "b": 0.06}.'),
+    horizon: int = typer.Option(5000, help="Pulls to simulate."),
+    seed: int = typer.Option(0, help="Random seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Simulate Thompson sampling and UCB1 on known arm rates: allocation and regret.
+
+    Example: limelight experiment bandit --rates '{"a": 0.04, "b": 0.05, "c": 0.07}'
+    """
+    from limelight.marketing import bandits
+
+    arms = _json_arg(rates, "--rates")
+    if not isinstance(arms, dict) or len(arms) < 2 or not all(
+            isinstance(v, int | float) and 0 <= v <= 1 for v in arms.values()):
+        fail("--rates must map two or more arms to rates in [0, 1]")
+    runs = {name: bandits.simulate(cls(list(arms), random_state=seed), arms, horizon,
+                                   random_state=seed).to_dict()
+            for name, cls in (("thompson", bandits.ThompsonSampling), ("ucb1", bandits.UCB1))}
+    best = max(arms.values())
+    uniform = horizon * (best - sum(arms.values()) / len(arms))
+    if as_json:
+        print_json({"runs": runs, "uniform_regret": uniform})
+        return
+    rows = [{"policy": name, "regret": r["regret"], "best arm share":
+             r["allocation"][r["best_arm"]], **{f"share {a}": r["allocation"][a] for a in arms}}
+            for name, r in runs.items()]
+    rows.append({"policy": "uniform", "regret": uniform,
+                 "best arm share": 1 / len(arms)})
+    print_table(f"bandits over {horizon} pulls", rows)
+
+
 @audience_app.command("suppress")
 @_friendly
 def audience_suppress(
