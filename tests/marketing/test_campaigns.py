@@ -135,3 +135,26 @@ def test_budget_caps_sends(shop_store, smtp_server) -> None:
     assert report.dispatch["sent"] == 5 and len(sink.messages) == 5  # 2.0 per message
     assert report.budget_capped > 0
     assert mgr.get(cid).spent == pytest.approx(10.0)
+
+
+def test_crash_mid_launch_never_overspends_or_sends_twice(shop_store, smtp_server) -> None:
+    from .test_delivery import CrashAfterSend, SimulatedCrash
+
+    host, port, sink = smtp_server
+    crashing = {"on": True}
+
+    def factory(name, spec):
+        channel = SMTPChannel(host, port, "shop@example.test")
+        return CrashAfterSend(channel, crash_on=3) if crashing["on"] else channel
+
+    mgr = CampaignManager(shop_store, recommend=fixed_recommend, channel_factory=factory)
+    cid = mgr.create(spec(budget=6.0, cost_per_message=1.0, holdout=0.0))
+    with pytest.raises(SimulatedCrash):
+        mgr.launch(cid, now=NOON)
+    assert len(sink.messages) == 3
+    crashing["on"] = False
+    report = mgr.launch(cid, now=NOON)  # the restart re-runs the whole launch
+    assert report.dispatch["unknown"] == 1 and report.dispatch["sent"] == 3
+    recipients = [m["To"] for m in sink.messages]
+    assert len(recipients) == 6 == len(set(recipients))  # within budget, nobody twice
+    assert mgr.get(cid).spent == pytest.approx(6.0)

@@ -338,13 +338,20 @@ class CampaignManager:
                                          if offer and offer.kind == "amount" else 0.0)
         capped = 0
         if spec.budget is not None and unit > 0:
-            affordable = max(0, int((spec.budget - campaign.spent) // unit))
-            capped = max(0, len(treated) - affordable)
+            # Messages already committed (also by a run that crashed before it could update
+            # `spent`) count against the budget; they are skipped by the dispatcher anyway.
+            committed = self._committed(campaign_id)
+            fresh = [(u, v) for u, v in treated
+                     if message_id(campaign_id, u, run_id) not in committed]
+            affordable = max(0, int((spec.budget - unit * len(committed)) // unit))
+            capped = max(0, len(fresh) - affordable)
             # Capped users stay in the analysis (intention to treat) as 'skipped'.
             log.add_many([Message(message_id(campaign_id, u, run_id), campaign_id, u,
-                                  spec.channel) for u, _ in treated[affordable:]],
-                         status="skipped", run_id=run_id, variants=dict(treated[affordable:]))
-            treated = treated[:affordable]
+                                  spec.channel) for u, _ in fresh[affordable:]],
+                         status="skipped", run_id=run_id, variants=dict(fresh[affordable:]))
+            keep = {u for u, _ in fresh[:affordable]}
+            treated = [(u, v) for u, v in treated
+                       if u in keep or message_id(campaign_id, u, run_id) in committed]
         codes = CouponBook(self.store).issue(offer, [u for u, _ in treated],
                                              campaign_id=campaign_id, now=now) if offer else {}
         contacts = self._contacts(spec.channel)
@@ -373,7 +380,7 @@ class CampaignManager:
         dispatch = Dispatcher(self.store, channel).dispatch(messages, run_id=run_id,
                                                             variants=variant_of)
         _close(channel)
-        spent = campaign.spent + unit * (dispatch.sent + deferred)
+        spent = unit * len(self._committed(campaign_id))
         self.store.execute("UPDATE marketing_campaigns SET last_run_at = ?, spent = ? "
                            "WHERE campaign_id = ?", [now, spent, campaign_id])
         status = self._maybe_complete(campaign_id, spec)
@@ -437,6 +444,13 @@ class CampaignManager:
         _close(channel)
         self._maybe_complete(campaign_id, spec)
         return report
+
+    def _committed(self, campaign_id: str) -> set[str]:
+        """Message ids that cost money: sent, possibly sent, or waiting to be sent."""
+        frame = self.store.sql("SELECT message_id FROM marketing_deliveries WHERE campaign_id = "
+                               "? AND status IN ('queued', 'sending', 'retried', 'sent', "
+                               "'unknown', 'deferred')", [campaign_id])
+        return set(frame["message_id"])
 
     def _maybe_complete(self, campaign_id: str, spec: CampaignSpec) -> str:
         pending = self.store.sql("SELECT count(*) AS n FROM marketing_deliveries WHERE "

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from limelight.errors import LimelightError
+
 
 def message_id(campaign_id: str, user_id: str, run_id: str = "") -> str:
     """Deterministic id of the message a campaign (run) sends one user.
@@ -47,7 +49,7 @@ class SendResult:
     provider_id: str = ""
 
 
-class ChannelError(Exception):
+class ChannelError(LimelightError):
     """A channel could not be set up (bad address, missing secret)."""
 
 
