@@ -33,7 +33,7 @@ NUMERIC_PHRASES: dict[str, tuple[str | None, str | None, bool]] = {
 DAYPART_PHRASES = {"share_night": "nights", "share_morning": "mornings",
                    "share_afternoon": "afternoons", "share_evening": "evenings"}
 WEEKEND_PHRASES = ("weekends", "weekdays")
-CATEGORICAL_COLUMNS = ("region", "rfm_segment")
+CATEGORICAL_COLUMNS = ("region",)
 _ORDER = ["numeric", "interests", "time", "week", "categorical"]
 
 
@@ -54,7 +54,7 @@ def feature_effects(profiles: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
         if ok.sum() < 2:
             continue
         mu, sd = x[ok].mean(), x[ok].std()
-        if sd <= 0:
+        if sd <= 1e-9 * max(1.0, abs(mu)):  # constant up to rounding: nothing to say
             continue
         seg = pd.Series(x[ok]).groupby(labels[ok]).mean()
         out[c] = (seg - mu) / sd
@@ -89,6 +89,10 @@ def describe_segments(profiles: pd.DataFrame, labels: np.ndarray, *, threshold: 
         terms = _terms(row, threshold) + cats.get(seg, [])
         terms.sort(key=lambda t: -t[0])
         chosen = terms[:max_terms]
+        # What people are into is the most useful thing to read: keep it when there is one.
+        taste = [t for t in terms if t[1] == "interests"]
+        if taste and taste[0] not in chosen:
+            chosen[-1] = taste[0]
         chosen.sort(key=lambda t: (_ORDER.index(t[1]), t[3]))
         out[int(seg)] = ", ".join(t[2] for t in chosen) if chosen else "typical"
     return out
@@ -122,8 +126,8 @@ def _terms(row: pd.Series, threshold: float) -> list[tuple[float, str, str, int]
 
 def _categorical_terms(profiles: pd.DataFrame, labels: np.ndarray
                        ) -> Mapping[int, list[tuple[float, str, str, int]]]:
-    """The most over-represented value of region / RFM segment per segment (lift >= 1.5 and at
-    least 30 % of the segment), strength scaled like an effect size."""
+    """The most over-represented region per segment (lift >= 1.5 and at
+    least 30 % of the segment); strength ``(lift - 1) * share``, comparable to an effect size."""
     out: dict[int, list[tuple[float, str, str, int]]] = {}
     for pos, col in enumerate(CATEGORICAL_COLUMNS):
         if col not in profiles:
@@ -137,7 +141,7 @@ def _categorical_terms(profiles: pd.DataFrame, labels: np.ndarray
         for (seg, value), share in within.items():
             lift = share / overall[value]
             if share >= 0.3 and lift >= 1.5:
-                strength = min(lift - 1.0, 3.0) * share * 2
+                strength = min(lift - 1.0, 3.0) * share
                 current = out.setdefault(int(seg), [])
                 if not any(t[3] == pos for t in current):
                     current.append((strength, "categorical", str(value), pos))

@@ -89,7 +89,7 @@ class SegmentModel:
     def __init__(self, method: str = "kmeans", k: int | None = None,
                  k_range: tuple[int, int] = (2, 10), groups: Sequence[str] = DEFAULT_GROUPS,
                  pca_components: int | float | None = None, balance_groups: bool = True,
-                 sample_size: int = 20_000, random_state: int = 0) -> None:
+                 sample_size: int = 10_000, random_state: int = 0) -> None:
         self.method = method
         self.k = k
         self.k_range = k_range
@@ -158,18 +158,19 @@ class SegmentModel:
                 weights[c] = 1.0 / np.sqrt(max(len(cols), 1))
         return weights
 
-    def _estimator(self, k: int) -> Any:
+    def _estimator(self, k: int, *, quick: bool = False) -> Any:
+        """The clusterer for ``k`` segments (``quick``: fewer restarts, for choosing k)."""
         if self.method == "kmeans":
             from sklearn.cluster import KMeans
 
-            return KMeans(n_clusters=k, n_init=4, random_state=self.random_state)
+            return KMeans(n_clusters=k, n_init=2 if quick else 4, random_state=self.random_state)
         from sklearn.mixture import GaussianMixture
 
-        return GaussianMixture(n_components=k, covariance_type="full", n_init=2,
+        return GaussianMixture(n_components=k, covariance_type="full", n_init=1 if quick else 2,
                                reg_covar=1e-4, random_state=self.random_state)
 
     def _score(self, x: np.ndarray, k: int) -> float:
-        est = self._estimator(k).fit(x)
+        est = self._estimator(k, quick=True).fit(x)
         if self.method == "gmm":
             return float(est.bic(x))
         if k < 2:
