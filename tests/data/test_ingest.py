@@ -159,3 +159,15 @@ def test_named_errors_for_unusable_input(tmp_path, store, settings):
     with pytest.raises(IngestError):
         ingest_file(store, _write(tmp_path / "x.weird", "a\n"), settings=settings)
     assert store.count("events") == 0
+
+
+def test_explicit_event_ids_dedupe_regardless_of_time(tmp_path, store, settings):
+    first = _write(tmp_path / "a.csv", "event_id,user_id,item_id,type,timestamp\n"
+                   "e1,u1,i1,view,2024-01-01\ne2,u1,i2,view,2024-01-01\n")
+    second = _write(tmp_path / "b.csv", "event_id,user_id,item_id,type,timestamp\n"
+                    "e1,u9,i9,click,2024-06-01\n,u1,i1,view,2024-01-01\n")
+    assert ingest_file(store, first, settings=settings).accepted == 2
+    r = ingest_file(store, second, settings=settings)
+    # e1 is known; the row without an id gets a derived id (new content, so new)
+    assert (r.accepted, r.duplicates) == (1, 1)
+    assert store.count("events") == 3

@@ -227,7 +227,8 @@ class DuckDBEventStore:
 
     # -- writes --------------------------------------------------------------------------
     def insert_from(self, entity: str, relation: str, columns: Sequence[str], *,
-                    order_by: str = "__line", returning: bool = False
+                    order_by: str = "__line", returning: bool = False,
+                    distinct_keys: bool = False, probe_where: str | None = None
                     ) -> tuple[int, list[str]]:
         """Insert rows of ``entity`` from SQL ``relation`` (a view or table on this cursor).
 
@@ -236,6 +237,11 @@ class DuckDBEventStore:
         upserts the last) and against the store by key. Returns (rows inserted or updated,
         inserted event ids when ``returning``). Call inside :meth:`transaction` to make it
         atomic with other writes.
+
+        Events only: ``distinct_keys=True`` promises the batch repeats no ``event_id`` (skips
+        the within-batch pass); ``probe_where`` narrows which stored events can share an id
+        (a predicate on alias ``e``, e.g. a timestamp range when ids derive from content), so
+        zone maps skip the rest of the table.
         """
         _check_entity(entity)
         keys = schema.KEYS[entity]
@@ -251,14 +257,17 @@ class DuckDBEventStore:
         if entity == "events":
             # Repeats within the batch: only ids seen more than once need a winner (a hash
             # aggregate is cheaper than a window over the whole batch).
-            repeats = (f"WITH __repeats AS (SELECT event_id, min({order}) AS __keep FROM "
-                       f"{relation} GROUP BY event_id HAVING count(*) > 1) ")
-            not_repeat = ("NOT EXISTS (SELECT 1 FROM __repeats r WHERE r.event_id = src.event_id "
-                          f"AND r.__keep <> src.{order})")
+            repeats = "" if distinct_keys else (
+                f"WITH __repeats AS (SELECT event_id, min({order}) AS __keep FROM "
+                f"{relation} GROUP BY event_id HAVING count(*) > 1) ")
+            not_repeat = "true" if distinct_keys else (
+                "NOT EXISTS (SELECT 1 FROM __repeats r WHERE r.event_id = src.event_id "
+                f"AND r.__keep <> src.{order})")
             stored = self.execute("SELECT count(*) FROM events").fetchone()[0]
+            narrow = f" AND ({probe_where})" if probe_where else ""
             known = ("" if not stored else
                      " AND event_id NOT IN (SELECT e.event_id FROM events e WHERE e.event_id IN "
-                     f"(SELECT event_id FROM {relation}))")
+                     f"(SELECT event_id FROM {relation}){narrow})")
             sql = (f"INSERT INTO events ({col_sql}) {repeats}SELECT {col_sql} FROM {relation} "
                    f"src WHERE {not_repeat}{known}")
         else:
