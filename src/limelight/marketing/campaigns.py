@@ -31,6 +31,7 @@ import pandas as pd
 from limelight.errors import LimelightError
 from limelight.marketing.audiences import Audience, build_audience, load_profiles
 from limelight.marketing.channels.base import Channel, Message, message_id
+from limelight.marketing.channels.factory import close_channel, default_channel
 from limelight.marketing.content import (
     Content,
     ItemRules,
@@ -379,7 +380,7 @@ class CampaignManager:
         channel = self.channel_factory(spec.channel, spec)
         dispatch = Dispatcher(self.store, channel).dispatch(messages, run_id=run_id,
                                                             variants=variant_of)
-        _close(channel)
+        close_channel(channel)
         spent = unit * len(self._committed(campaign_id))
         self.store.execute("UPDATE marketing_campaigns SET last_run_at = ?, spent = ? "
                            "WHERE campaign_id = ?", [now, spent, campaign_id])
@@ -441,7 +442,7 @@ class CampaignManager:
         channel = self.channel_factory(spec.channel, spec)
         report = Dispatcher(self.store, channel).dispatch(
             [log.message(m) for m in due["message_id"]])
-        _close(channel)
+        close_channel(channel)
         self._maybe_complete(campaign_id, spec)
         return report
 
@@ -474,35 +475,3 @@ class CampaignManager:
         frame = frame[frame["timezone"].notna()]
         return dict(zip(frame["user_id"].astype(str), frame["timezone"].astype(str),
                         strict=True))
-
-
-def default_channel(name: str, spec: CampaignSpec, store: Any = None) -> Channel:
-    """Channels configured from settings (SMTP host/port/sender, webhook secret)."""
-    from limelight.settings import get_settings
-
-    if name == "inapp":
-        from limelight.marketing.channels.inapp import InAppChannel
-
-        return InAppChannel(store)
-
-    cfg = get_settings().marketing
-    if name == "email":
-        from limelight.marketing.channels.email import SMTPChannel
-
-        return SMTPChannel(cfg.smtp_host, cfg.smtp_port, cfg.smtp_sender,
-                           unsubscribe_url=spec.tracking_base_url.rstrip("/") + "/t/unsubscribe")
-    if name in ("webhook", "push"):
-        from limelight.marketing.channels.webhook import WebhookChannel
-
-        if not spec.webhook_url:
-            raise CampaignError(f"a {name} campaign needs webhook_url")
-        channel = WebhookChannel(spec.webhook_url, cfg.webhook_secret)
-        channel.name = name  # type: ignore[misc]
-        return channel
-    raise CampaignError(f"no default channel for {name!r}")
-
-
-def _close(channel: Any) -> None:
-    close = getattr(channel, "close", None)
-    if callable(close):
-        close()
