@@ -108,3 +108,21 @@ def test_segments_and_interests_come_from_profiles(shop_store) -> None:
     assert {"rfm_segment", "country", "consent_email"} <= set(merged.columns)
     sci_fi = Audience.everyone().where(interest("Sci-Fi") > 0.0).match(merged)
     assert 0 < len(sci_fi) <= len(merged)
+
+
+def test_segment_ids_from_a_stored_build(shop_store) -> None:
+    from limelight.profile.features import build_profiles
+    from limelight.profile.repository import ProfileRepository
+    from limelight.profile.segments import SegmentModel
+
+    profiles = build_profiles(shop_store)
+    model = SegmentModel(k=3, random_state=0).fit(profiles)
+    ProfileRepository(shop_store).save(profiles, segments=model)
+    seg = int(model.labels_.value_counts().index[0])
+    expected = set(model.labels_.index[model.labels_ == seg])
+    report = build_audience(shop_store, Audience.segment(str(seg)), "inapp", frequency_cap=0)
+    assert set(report.user_ids) == expected
+    description = model.descriptions_[seg]
+    by_text = build_audience(shop_store, Audience.segment(description), "inapp",
+                             frequency_cap=0)
+    assert set(by_text.user_ids) >= expected  # descriptions may repeat across segments
