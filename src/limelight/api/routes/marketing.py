@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from limelight.api.deps import AdminKey, JSONResponse, ReadKey, State, WriteKey, error
@@ -68,10 +68,17 @@ async def read_message(state: State, user_id: str, message_id: str) -> Any:
 
 
 @router.get("/t/click", summary="Tracked link: records email_click, then answers")
-async def track_click(state: State, m: str, i: str | None = None) -> Any:
+async def track_click(state: State, m: str, i: str | None = None,
+                      to: str | None = None) -> Any:
+    """With ``to`` (a path on this site, e.g. ``/shop/items/i7``) the answer is a redirect
+    there; other targets are refused, so the link cannot become an open redirect."""
+    if to is not None and (not to.startswith("/") or to.startswith("//") or "\\" in to):
+        return error(422, "bad_redirect", "`to` must be a path on this site, e.g. /items/i7")
     row = await _track(state, m, "email_click", i)
     if row is None:
         return error(404, "unknown_message", f"no message {m}")
+    if to is not None:
+        return RedirectResponse(to, status_code=302)
     return JSONResponse({"recorded": "email_click", "campaign_id": row["campaign_id"],
                          "item_id": i})
 
