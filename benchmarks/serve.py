@@ -197,8 +197,14 @@ end
 }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(url: str, world: dict[str, Any], scenario: str, duration: int, connections: int,
-            workdir: Path) -> dict[str, Any]:
+            workdir: Path, server_pid: int | None = None) -> dict[str, Any]:
     rng = np.random.default_rng(1)
     users = rng.choice(world["users"], min(2000, len(world["users"])), replace=False)
     items = rng.choice(world["items"], min(5000, len(world["items"])), replace=False)
@@ -207,15 +213,19 @@ def run_wrk(url: str, world: dict[str, Any], scenario: str, duration: int, conne
               + LUA_SCENARIOS[scenario] % {"key": KEY})
     path = workdir / f"{scenario}.lua"
     path.write_text(script)
+    cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
                           "-s", str(path), url], capture_output=True, text=True, check=True)
+    cpu = cpu_seconds(server_pid) - cpu0 if server_pid else float("nan")
     stats = json.loads(out.stdout.strip().splitlines()[-1])
     seconds = stats["duration_us"] / 1e6
     return {"scenario": scenario, "connections": connections,
             "requests": stats["requests"], "rps": stats["requests"] / seconds,
             "p50_ms": stats["p50"] / 1000, "p95_ms": stats["p95"] / 1000,
             "p99_ms": stats["p99"] / 1000, "errors": stats["errors"],
-            "non2xx": stats["non2xx"]}
+            "non2xx": stats["non2xx"],
+            # server CPU per request: what one dedicated core would need, whatever the load
+            "server_cpu_ms": cpu * 1000 / max(stats["requests"], 1)}
 
 
 def event_to_update(url: str, world: dict[str, Any], n: int = 60) -> dict[str, Any]:
@@ -267,7 +277,7 @@ def main() -> None:
                 run_wrk(url, world, "recs", 2, args.connections, workdir)  # warm-up
                 for scenario, conns in (("recs", args.connections),
                                         ("recommend", args.connections), ("events", 2)):
-                    row = run_wrk(url, world, scenario, args.duration, conns, workdir)
+                    row = run_wrk(url, world, scenario, args.duration, conns, workdir, proc.pid)
                     rows.append({"world": name, **row})
                     print(_fmt(rows[-1]), flush=True)
                 rows.append({"world": name, **event_to_update(url, world)})
@@ -282,12 +292,16 @@ def main() -> None:
 
 def _fmt(row: dict[str, Any]) -> str:
     rps = f"{row['rps']:8.0f}" if "rps" in row else "       -"
-    return (f"{row['world']:<13} {row['scenario']:<14} {rps} req/s  p50 {row['p50_ms']:6.2f}  "
-            f"p95 {row['p95_ms']:6.2f}  p99 {row['p99_ms']:6.2f} ms")
+    cpu = (f"{row['server_cpu_ms']:6.2f}" if row.get("server_cpu_ms") == row.get(
+        "server_cpu_ms") and "server_cpu_ms" in row else "     -")
+    return (f"{row['world']:<13} {row['scenario']:<14} {rps} req/s  p50 {row['p50_ms']:7.2f}  "
+            f"p95 {row['p95_ms']:7.2f}  p99 {row['p99_ms']:7.2f} ms  cpu {cpu} ms/req")
 
 
 def _report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    print("\nworld         scenario        throughput        latency (ms)              target")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("world         scenario        throughput       latency                             "
+          "server CPU       target")
     for row in rows:
         target = ""
         if row["scenario"] == "recs":

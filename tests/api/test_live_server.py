@@ -60,3 +60,37 @@ def test_version_switch_without_dropping_requests(live, world) -> None:
         worker.join()
     assert statuses and set(statuses) == {200}, set(statuses)
     assert {world.v1, world.v2} <= versions
+
+
+def test_single_event_is_visible_before_its_store_write_returns(client, world) -> None:
+    """A valid single event is applied at once and confirmed by ingest; an invalid one is
+    rejected and leaves no trace; a duplicate is undone."""
+    state = client.app.state.serving
+    user = world.active_users[11]
+    item = world.items.item_id.iloc[7]
+    record = {"user_id": user, "item_id": item, "type": "click",
+              "timestamp": "2025-03-01T12:00:00Z", "event_id": "prov-1"}
+    before = state.snapshot.histories.get(user).live_events
+    provisional = state.apply_provisionally(dict(record))
+    assert provisional is not None
+    assert state.snapshot.histories.get(user).live_events == before + 1  # visible already
+    report = state.ingest([dict(record)], "api", provisional)
+    assert report.accepted == 1
+    assert state.snapshot.histories.get(user).live_events == before + 1  # not twice
+    again = state.apply_provisionally(dict(record))
+    assert again is None  # a known event id is left to ingest
+    replay = {**record, "event_id": None}
+    replay.pop("event_id")
+    dup = state.apply_provisionally(dict(replay))
+    report = state.ingest([dict(replay)], "api", dup)
+    # the content-derived id differs from "prov-1", so it is new unless content-deduplicated
+    live = state.snapshot.histories.get(user).live_events
+    assert live == before + 1 + report.accepted
+    # the very same content again: applied ahead, then undone when ingest calls it a duplicate
+    dup = state.apply_provisionally(dict(replay))
+    assert dup is not None
+    report = state.ingest([dict(replay)], "api", dup)
+    assert report.duplicates == 1 and report.accepted == 0
+    assert state.snapshot.histories.get(user).live_events == live
+    bad = {"user_id": user, "item_id": item, "type": "click", "timestamp": "1970-01-01T00:00:00Z"}
+    assert state.apply_provisionally(bad) is None

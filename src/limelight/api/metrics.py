@@ -47,6 +47,14 @@ class ApiMetrics:
         self.exposure_head = Gauge("limelight_exposure_head_share",
                                    "Share of exposure taken by the top 10% of the catalogue",
                                    registry=self.registry)
+        self._list_children: dict[str, Any] = {}
+
+    def count_list(self, source: str) -> None:
+        """Count one served list by the path that answered (cached labelled child)."""
+        child = self._list_children.get(source)
+        if child is None:
+            child = self._list_children[source] = self.fallbacks.labels(source)
+        child.inc()
 
     def set_model(self, version: str, name: str) -> None:
         self.model_info.clear()
@@ -63,6 +71,7 @@ class MetricsMiddleware:
     def __init__(self, app: Any, metrics: ApiMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -83,5 +92,12 @@ class MetricsMiddleware:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            self.metrics.requests.labels(method, path, str(status)).inc()
-            self.metrics.latency.labels(method, path).observe(time.perf_counter() - start)
+            # labelled children are cached: prometheus_client's labels() is slow per call
+            key = (method, path, status)
+            children = self._children.get(key)
+            if children is None:
+                children = (self.metrics.requests.labels(method, path, str(status)),
+                            self.metrics.latency.labels(method, path))
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(time.perf_counter() - start)

@@ -31,8 +31,13 @@ def serve(settings: Settings, store: Any = None, *, host: str | None = None,
         Called with the base URL once the server accepts connections.
     """
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     from limelight.api.app import create_app
+
+    # one request is one small matrix-vector product: BLAS threads only contend (a 2-thread
+    # gemv over 50k items was 6x slower than a 1-thread one on a busy 2-core machine)
+    threadpool_limits(1, "blas")
 
     host = host or settings.serve.host
     port = port or settings.serve.port

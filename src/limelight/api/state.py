@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,7 @@ class ServingState:
         self.on_swap: list[Any] = []  # callbacks(snapshot) run after a switch
         self._profile_thread: threading.Thread | None = None
         self._profile_pending: list[dict[str, Any]] | None = None
+        self._recent_ids: set[str] = set()  # event ids accepted lately (duplicate hint)
 
     # -- loading -------------------------------------------------------------------------------
     def load_active(self) -> Snapshot | None:
@@ -329,15 +331,18 @@ class ServingState:
         return self.load_active()
 
     # -- events ----------------------------------------------------------------------------------
-    def apply_events(self, events: Iterable[Mapping[str, Any]]) -> None:
+    def apply_events(self, events: Iterable[Mapping[str, Any]],
+                     provisional: Provisional | None = None) -> None:
         """Fold accepted events into histories, feedback and profiles.
 
-        Call with :attr:`write_lock` held together with the store write.
+        Call with :attr:`write_lock` held together with the store write. An event already
+        applied provisionally to the current snapshot is not appended twice.
         """
         events = [dict(e) for e in events]
         snapshot = self.snapshot
         if snapshot is not None:
-            self._apply_to(snapshot, events, learn_profiles=True)
+            skip = provisional is not None and provisional.snapshot is snapshot
+            self._apply_to(snapshot, events, learn_profiles=True, skip_first_history=skip)
         else:
             for e in events:
                 self.feedback.apply(str(e["user_id"]), str(e["type"]), _str(e.get("item_id")),
@@ -346,16 +351,16 @@ class ServingState:
             self._pending.extend(events)
 
     def _apply_to(self, snapshot: Snapshot, events: list[dict[str, Any]], *,
-                  learn_profiles: bool) -> None:
+                  learn_profiles: bool, skip_first_history: bool = False) -> None:
         catalog = snapshot.catalog
-        for e in events:
+        for k, e in enumerate(events):
             user = str(e["user_id"])
             item = _str(e.get("item_id"))
             kind = str(e["type"])
             if learn_profiles:
                 self.feedback.apply(user, kind, item, _str(e.get("review_text")))
                 self._learn_profile(e)
-            if item is None or kind in FEEDBACK_TYPES:
+            if item is None or kind in FEEDBACK_TYPES or (skip_first_history and k == 0):
                 continue
             idx = catalog.items.get(item)
             if idx >= 0:
@@ -373,10 +378,46 @@ class ServingState:
         except Exception:  # a profile problem must never fail an ingest
             log.exception("profile update failed for an event of user %s", event.get("user_id"))
 
-    def ingest(self, records: list[Any], source_name: str = "api") -> Any:
+    def apply_provisionally(self, record: Any) -> Provisional | None:
+        """Apply one incoming event to the history before the store write completes.
+
+        Only for an event that passes the same checks ingest makes (known type, item in the
+        catalogue, valid timestamp and value); :meth:`ingest` then keeps it (accepted) or undoes
+        it (duplicate or rejected). This is what lets the user's next recommendation reflect
+        the event while the durable write is still running. None when not applied.
+        """
+        snapshot = self.snapshot
+        checked = _precheck(record, self.settings) if snapshot is not None else None
+        if checked is None:
+            return None
+        user, item, kind, value = checked
+        event_id = record.get("event_id")
+        if event_id is not None and str(event_id) in self._recent_ids:
+            return None  # most likely a re-sent event: let ingest say so
+        idx = snapshot.catalog.items.get(item)
+        if idx < 0 or not snapshot.histories.append(user, idx, kind, value):
+            return None
+        return Provisional(snapshot, user, idx, kind)
+
+    def ingest(self, records: list[Any], source_name: str = "api",
+               provisional: Provisional | None = None) -> Any:
         """Write records through :func:`limelight.data.ingest.ingest_records` (quarantine and
-        report exactly as bulk ingest) and apply the accepted ones; returns the IngestReport."""
+        report exactly as bulk ingest) and apply the accepted ones; returns the IngestReport.
+
+        ``provisional`` is the result of :meth:`apply_provisionally` for a single record: kept
+        when the record is accepted, undone otherwise.
+        """
         from limelight.data.ingest import ingest_records
+
+        try:
+            return self._ingest(ingest_records, records, source_name, provisional)
+        except BaseException:
+            if provisional is not None:
+                provisional.undo()
+            raise
+
+    def _ingest(self, ingest_records: Any, records: list[Any], source_name: str,
+                provisional: Provisional | None) -> Any:
 
         # every row names item_id (null when absent): a batch without any item column would
         # otherwise have no such column at all
@@ -386,7 +427,13 @@ class ServingState:
             report = ingest_records(self.store, records, "events", source_name=source_name,
                                     settings=self.settings)
             if report.accepted:
-                self.apply_events(self._accepted_rows(records, report))
+                rows = self._accepted_rows(records, report)
+                self.apply_events(rows, provisional=provisional)
+                self._recent_ids.update(str(i) for i in report.accepted_event_ids)
+                if len(self._recent_ids) > 100_000:
+                    self._recent_ids.clear()
+            elif provisional is not None:
+                provisional.undo()
         return report
 
     def _accepted_rows(self, records: list[Any], report: Any) -> list[dict[str, Any]]:
@@ -462,3 +509,63 @@ def _str(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and value != value):
         return None
     return str(value)
+
+
+@dataclass
+class Provisional:
+    """An event applied to a snapshot's history ahead of its store write."""
+
+    snapshot: Snapshot
+    user_id: str
+    item_idx: int
+    type: str
+
+    def undo(self) -> None:
+        self.snapshot.histories.remove_last(self.user_id, self.item_idx, self.type)
+
+
+def _precheck(record: Any, settings: Settings) -> tuple[str, str, str, float | None] | None:
+    """(user, item, type, value) when ``record`` passes ingest's checks for an item event
+    that counts in the history; None when in doubt (ingest then decides alone)."""
+    if not isinstance(record, dict):
+        return None
+    from limelight.data.schema import EVENT_TYPES
+
+    user, item, kind = record.get("user_id"), record.get("item_id"), record.get("type")
+    if not isinstance(user, str | int) or not isinstance(item, str | int) or \
+            not isinstance(kind, str):
+        return None
+    user, item, kind = str(user).strip(), str(item).strip(), kind.strip().lower()
+    if not user or not item or kind not in EVENT_TYPES or kind in FEEDBACK_TYPES:
+        return None
+    value = record.get("value")
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            return None
+        value = float(value)
+    stamp = _epoch_seconds(record.get("timestamp"))
+    if stamp is None:
+        return None
+    try:
+        low = datetime.fromisoformat(settings.ingest.min_timestamp).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    if not low.timestamp() <= stamp <= time.time() + settings.ingest.max_future_seconds:
+        return None
+    return user, item, kind, value
+
+
+def _epoch_seconds(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if 1e8 < value < 1e10 else None  # plain epoch seconds only
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()

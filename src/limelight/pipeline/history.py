@@ -157,6 +157,24 @@ class HistoryIndex:
             self._live[user_id] = self._live.get(user_id, 0) + 1
         return True
 
+    def remove_last(self, user_id: str, item_idx: int, type_name: str) -> bool:
+        """Undo the latest live :meth:`append` of (item, type) for a user; False if absent."""
+        with self._lock:
+            items = self._items.get(user_id)
+            code = self.type_names.get(type_name)
+            if items is None or code < 0:
+                return False
+            hits = np.flatnonzero((items == item_idx) & (self._types[user_id] == code))
+            if not len(hits):
+                return False
+            keep = np.ones(len(items), dtype=bool)
+            keep[hits[-1]] = False
+            self._items[user_id] = items[keep]
+            self._types[user_id] = self._types[user_id][keep]
+            self._weights[user_id] = self._weights[user_id][keep]
+            self._live[user_id] = max(self._live.get(user_id, 0) - 1, 0)
+        return True
+
     def user_ids(self) -> list[str]:
         return list(self._items)
 

@@ -78,8 +78,11 @@ async def post_events(request: Request, state: State) -> Any:
     for record in records:
         if isinstance(record, dict) and "timestamp" not in record:
             record["timestamp"] = now
-    # the store write runs in a worker thread: recommendations keep being answered meanwhile
-    report = await run_in_threadpool(state.ingest, records, "api")
+    # a single valid event reaches the user's history at once; the store write runs in a
+    # worker thread (recommendations keep being answered meanwhile) and then confirms or
+    # undoes it
+    provisional = state.apply_provisionally(records[0]) if len(records) == 1 else None
+    report = await run_in_threadpool(state.ingest, records, "api", provisional)
     metrics = request.app.state.metrics
     for outcome in ("accepted", "duplicates", "rejected"):
         if getattr(report, outcome):

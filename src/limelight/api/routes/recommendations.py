@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from limelight.api.deps import JSONResponse, ReadKey, State, error
+from limelight.api.deps import SECURITY, JSONResponse, ReadKey, State, authorize, error
 from limelight.api.schemas import ErrorBody, ItemScores, RecommendationList, RecommendIn
 from limelight.api.state import ServingState, Snapshot
 from limelight.pipeline.context import RecRequest, Slate
@@ -59,60 +61,104 @@ def _check_n(state: ServingState, n: int | None) -> int | JSONResponse:
     return n
 
 
+class RecsQuery(BaseModel):
+    """Query parameters of ``GET /users/{user_id}/recommendations``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    n: int | None = Field(None, ge=1, description="list length (default settings.serve.n)",
+                          examples=[10])
+    exclude_seen: bool = Field(True, description="leave out items the user already "
+                                                 "interacted with")
+    categories: list[str] = Field(default_factory=list, description="only these categories "
+                                  "(repeat or comma-separate)", examples=[["Sci-Fi,Thriller"]])
+    exclude_categories: list[str] = Field(default_factory=list,
+                                          description="never these categories")
+    min_price: float | None = Field(None, ge=0, allow_inf_nan=False)
+    max_price: float | None = Field(None, ge=0, allow_inf_nan=False)
+    diversity: float | None = Field(None, ge=0, le=1, description="MMR lambda: 0 ranks by "
+                                    "relevance only, 1 by diversity only", examples=[0.3])
+    novelty: float = Field(0.0, ge=0, le=10, allow_inf_nan=False,
+                           description="weight of the boost for less popular items")
+    max_per_category: int | None = Field(None, ge=1, le=1000,
+                                         description="cap per primary category")
+    explain: bool = Field(False, description="add reasons to each item")
+    region: str | None = Field(None, max_length=128, description="cold start: the user's "
+                               "region when not stored")
+    country: str | None = Field(None, max_length=128)
+    age: int | None = Field(None, ge=0, le=130)
+    gender: str | None = Field(None, max_length=32)
+    segment: str | None = Field(None, max_length=64, description="cold start: the user's "
+                                "segment id when not stored")
+
+
+_LIST_PARAMS = ("categories", "exclude_categories")
+
+
+def _query_parameters() -> list[dict[str, Any]]:
+    """OpenAPI parameters of :class:`RecsQuery` (the endpoint parses them itself)."""
+    schema = RecsQuery.model_json_schema()
+    out = []
+    for name, prop in schema["properties"].items():
+        param: dict[str, Any] = {"name": name, "in": "query", "required": False,
+                                 "schema": {k: v for k, v in prop.items()
+                                            if k not in ("description", "examples")}}
+        if "description" in prop:
+            param["description"] = prop["description"]
+        if "examples" in prop:
+            param["example"] = prop["examples"][0]
+        out.append(param)
+    return out
+
+
+def _parse_query(request: Request) -> RecsQuery:
+    params = request.query_params
+    data: dict[str, Any] = {k: v for k, v in params.items() if k not in _LIST_PARAMS}
+    for name in _LIST_PARAMS:
+        if name in params:
+            data[name] = _split(params.getlist(name))
+    try:
+        return RecsQuery.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationList,
-            responses=_ERRORS, dependencies=[ReadKey],
-            summary="Top-n recommendations for a user")
+            responses=_ERRORS, summary="Top-n recommendations for a user",
+            openapi_extra={"parameters": _query_parameters(), "security": SECURITY})
 async def recommendations(
     request: Request,
-    state: State,
     user_id: Annotated[str, Path(min_length=1, max_length=256, examples=["u42"])],
-    n: Annotated[int | None, Query(ge=1, description="list length (default settings.serve.n)",
-                                   examples=[10])] = None,
-    exclude_seen: Annotated[bool, Query(description="leave out items the user already "
-                                                    "interacted with")] = True,
-    categories: Annotated[list[str] | None, Query(description="only these categories "
-                                                             "(repeat or comma-separate)",
-                                                  examples=["Sci-Fi,Thriller"])] = None,
-    exclude_categories: Annotated[list[str] | None, Query(description="never these "
-                                                                     "categories")] = None,
-    min_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
-    max_price: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
-    diversity: Annotated[float | None, Query(ge=0, le=1, description="MMR lambda: 0 ranks by "
-                                             "relevance only, 1 by diversity only")] = None,
-    novelty: Annotated[float, Query(ge=0, le=10, description="weight of the boost for less "
-                                                             "popular items")] = 0.0,
-    max_per_category: Annotated[int | None, Query(ge=1, le=1000)] = None,
-    explain: Annotated[bool, Query(description="add reasons to each item")] = False,
-    region: Annotated[str | None, Query(max_length=128, description="cold start: the "
-                                        "user's region when not stored")] = None,
-    country: Annotated[str | None, Query(max_length=128)] = None,
-    age: Annotated[int | None, Query(ge=0, le=130)] = None,
-    gender: Annotated[str | None, Query(max_length=32)] = None,
-    segment: Annotated[str | None, Query(max_length=64, description="cold start: the "
-                                         "user's segment id when not stored")] = None,
 ) -> Any:
     """Ranked items with scores, the model version that answered, the scoring path
     (``source``) and, for users the model cannot personalise, the ``fallback`` used.
 
     Example: ``GET /users/u42/recommendations?n=10&diversity=0.3&explain=true``
     """
-    size = _check_n(state, n)
+    # query parameters are parsed here rather than by FastAPI's dependency solver: on this
+    # hot path that solver costs more than scoring the whole catalogue
+    authorize(request, "read")
+    state: ServingState = request.app.state.serving
+    q = _parse_query(request)
+    size = _check_n(state, q.n)
     if isinstance(size, JSONResponse):
         return size
-    if min_price is not None and max_price is not None and min_price > max_price:
+    if q.min_price is not None and q.max_price is not None and q.min_price > q.max_price:
         return error(422, "invalid_price_range", "min_price must not exceed max_price")
     snapshot = state.require_snapshot()
-    user = state.user_context(snapshot, user_id, {"region": region, "country": country,
-                                                  "age": age, "gender": gender,
-                                                  "segment": segment})
-    req = RecRequest(n=size, exclude_seen=exclude_seen, categories=_split(categories),
-                     exclude_categories=_split(exclude_categories), min_price=min_price,
-                     max_price=max_price,
-                     diversity=state.settings.serve.diversity if diversity is None else diversity,
-                     novelty=novelty, max_per_category=max_per_category, explain=explain)
+    user = state.user_context(snapshot, user_id, {"region": q.region, "country": q.country,
+                                                  "age": q.age, "gender": q.gender,
+                                                  "segment": q.segment})
+    req = RecRequest(n=size, exclude_seen=q.exclude_seen, categories=q.categories,
+                     exclude_categories=q.exclude_categories, min_price=q.min_price,
+                     max_price=q.max_price,
+                     diversity=state.settings.serve.diversity if q.diversity is None
+                     else q.diversity,
+                     novelty=q.novelty, max_per_category=q.max_per_category, explain=q.explain)
     slate = snapshot.pipeline.recommend(user, req)
-    request.app.state.metrics.fallbacks.labels(slate.fallback or slate.source).inc()
-    return JSONResponse(slate_payload(state, snapshot, user_id, slate, explain))
+    request.app.state.metrics.count_list(slate.fallback or slate.source)
+    return JSONResponse(slate_payload(state, snapshot, user_id, slate, q.explain))
 
 
 @router.post("/recommend", response_model=ItemScores | RecommendationList, responses={
@@ -130,7 +176,7 @@ async def recommend(request: Request, state: State, body: RecommendIn) -> Any:
             return size
         slate = snapshot.pipeline.recommend(user, RecRequest(n=size,
                                                              exclude_seen=body.exclude_seen))
-        request.app.state.metrics.fallbacks.labels(slate.fallback or slate.source).inc()
+        request.app.state.metrics.count_list(slate.fallback or slate.source)
         return JSONResponse(slate_payload(state, snapshot, body.user, slate, False))
     idx = snapshot.catalog.items.index(body.items, missing="ignore")
     if (idx < 0).any():
