@@ -176,14 +176,8 @@ class Dataset:
         report["users_filtered"] = users_before - df["user_id"].nunique()
         report["items_filtered"] = items_before - df["item_id"].nunique()
 
-        users = users if users is not None else IdVocab()
-        items = items if items is not None else IdVocab()
-        for uid in pd.unique(df["user_id"]):
-            users.add(uid)
-        for iid in pd.unique(df["item_id"]):
-            items.add(iid)
-        df["user_idx"] = users.index(df["user_id"].to_numpy())
-        df["item_idx"] = items.index(df["item_id"].to_numpy())
+        users, df["user_idx"] = _encode(df["user_id"], users)
+        items, df["item_idx"] = _encode(df["item_id"], items)
         df = df.sort_values(["user_idx", "timestamp", "item_idx"], kind="stable")
         matrix = sp.csr_matrix(
             (df["weight"].to_numpy(np.float32),
@@ -261,6 +255,18 @@ def add_features(dataset: Dataset, users: pd.DataFrame | None, items: pd.DataFra
         dataset.item_features, dataset.item_feature_names = item_feature_matrix(
             items, dataset.items, text_max_features=text_max_features)
     return dataset
+
+
+def _encode(values: pd.Series, vocab: IdVocab | None) -> tuple[IdVocab, np.ndarray]:
+    """(vocabulary extended with unseen values in order of appearance, index of each value)."""
+    codes, uniques = pd.factorize(values, sort=False)
+    if vocab is None:
+        vocab = IdVocab(uniques)
+        return vocab, codes.astype(np.int64)
+    for value in uniques:  # one call per distinct id, never per row
+        vocab.add(value)
+    positions = np.fromiter((vocab.get(v) for v in uniques), dtype=np.int64, count=len(uniques))
+    return vocab, positions[codes]
 
 
 def k_core(df: pd.DataFrame, min_user: int, min_item: int) -> pd.DataFrame:

@@ -11,8 +11,10 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-#: Rows per block in :func:`blocked_top_k`.
+#: Largest rows per block in :func:`blocked_top_k`.
 BLOCK_ROWS = 1024
+#: Dense cells per block (bounds memory to ~80 MB of float32 whatever the catalogue size).
+BLOCK_CELLS = 20_000_000
 
 
 def top_k_sparse(dense: np.ndarray, k: int, row_offset: int = 0, *,
@@ -47,7 +49,7 @@ def top_k_sparse(dense: np.ndarray, k: int, row_offset: int = 0, *,
 def blocked_top_k(left: sp.csr_matrix, right: sp.csr_matrix, k: int, *,
                   transform: Callable[[np.ndarray, slice], np.ndarray] | None = None,
                   drop_diagonal: bool = False) -> sp.csr_matrix:
-    """Top-``k`` per row of ``transform(left @ right)``, computed ``BLOCK_ROWS`` rows at a time.
+    """Top-``k`` per row of ``transform(left @ right)``, computed a block of rows at a time.
 
     Parameters
     ----------
@@ -62,9 +64,10 @@ def blocked_top_k(left: sp.csr_matrix, right: sp.csr_matrix, k: int, *,
     """
     left = left.tocsr()
     right = right.tocsc() if right.shape[1] < right.shape[0] else right.tocsr()
+    step = max(1, min(BLOCK_ROWS, BLOCK_CELLS // max(right.shape[1], 1)))
     blocks = []
-    for start in range(0, left.shape[0], BLOCK_ROWS):
-        rows = slice(start, min(start + BLOCK_ROWS, left.shape[0]))
+    for start in range(0, left.shape[0], step):
+        rows = slice(start, min(start + step, left.shape[0]))
         product = left[rows] @ right
         dense = product.toarray() if sp.issparse(product) else np.asarray(product)
         if transform is not None:
