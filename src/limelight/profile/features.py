@@ -150,7 +150,7 @@ class ProfileBuilder:
         if embeddings is not None:
             profiles = profiles.join(embedding_features(embeddings, index))
 
-        profiles = profiles[_ordered_columns(profiles)]
+        profiles = profiles[_ordered_columns(profiles)].copy()
         profiles.index.name = "user_id"
         profiles.attrs["as_of"] = pd.Timestamp(as_of_us, unit="us", tz="UTC").isoformat()
         self.profiles_ = profiles
