@@ -153,3 +153,30 @@ def test_build_dataset_reads_the_store_with_the_default_weights():
     assert decayed.interactions.sum() < ds.interactions.sum()
     core = build_dataset(store, min_user_interactions=2, with_features=False)
     assert set(core.users.to_list()) == {"a", "b"}
+
+
+def test_json_encoded_lists_and_extra_attributes_become_features():
+    ds = Dataset.from_frame(events_frame(), event_weights=WEIGHTS)
+    users = pd.DataFrame({"user_id": ["a", "b"],
+                          "extra": ['{"occupation": "writer", "zip": "123"}', "not json"]})
+    items = pd.DataFrame({"item_id": ["x", "y"], "categories": ['["Drama", "War"]', "Comedy"]})
+    add_features(ds, users, items)
+    assert "occupation=writer" in ds.user_feature_names
+    assert "zip=123" in ds.user_feature_names  # one distinct value: few enough to one-hot
+    assert ds.user_features[ds.users.get("b")].nnz == 0
+    assert {"category=Drama", "category=War", "category=Comedy"} <= set(ds.item_feature_names)
+
+
+@pytest.mark.realdata
+def test_movielens_100k_features(ml100k_dir):
+    from limelight.data.sources import load_movielens_100k
+
+    frames = load_movielens_100k(ml100k_dir)
+    ds = Dataset.from_frame(frames["events"], event_weights={"rating": 1.0})
+    add_features(ds, frames["users"], frames["items"])
+    categories = [n for n in ds.item_feature_names if n.startswith("category=")]
+    assert len(categories) == 19  # 18 genres and "unknown"
+    occupations = [n for n in ds.user_feature_names if n.startswith("occupation=")]
+    assert len(occupations) == 21
+    assert ds.user_features.sum(axis=1).min() == 3  # one age bin, one gender, one occupation
+    assert ds.ratings.nnz == 100_000 and ds.ratings.max() == 5.0

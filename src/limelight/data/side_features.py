@@ -1,12 +1,15 @@
 """User and item side-feature matrices (sparse, with column names) for a Dataset.
 
-User features: binned age, gender, country and region, one-hot. Item features: categories and
-tags (one-hot, multi-valued) and a TF-IDF of the title and description text. Rows follow a
-vocabulary's index order; ids without a row get all-zero rows.
+User features: binned age, gender, country and region, one-hot, plus the low-cardinality
+string attributes of the ``extra`` JSON column (e.g. ``occupation=writer``). Item features:
+categories and tags (one-hot, multi-valued; lists, JSON-encoded lists or ``|``-separated
+strings) and a TF-IDF of the title and description text. Rows follow a vocabulary's index
+order; ids without a row get all-zero rows.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from itertools import pairwise
 
@@ -19,6 +22,8 @@ from limelight.data.vocab import IdVocab
 #: Upper bounds (exclusive) of the age bins; the last bin is open-ended.
 AGE_BINS: tuple[int, ...] = (18, 25, 35, 45, 50, 56)
 USER_CATEGORICAL: tuple[str, ...] = ("gender", "country", "region")
+#: An ``extra`` attribute becomes one-hot features only below this many distinct values.
+MAX_EXTRA_CATEGORIES = 50
 
 
 def age_bin_labels() -> list[str]:
@@ -66,7 +71,34 @@ def user_feature_matrix(users: pd.DataFrame, vocab: IdVocab
         codes, uniques = pd.factorize(values[present].astype(str), sort=True)
         blocks.append(_one_hot(rows_idx[present], codes, len(vocab), len(uniques)))
         names += [f"{column}={u}" for u in uniques]
+    if "extra" in frame:
+        block, labels = _extra_categoricals(rows_idx, frame["extra"], len(vocab))
+        blocks.append(block)
+        names += labels
     return _stack(blocks, len(vocab)), names
+
+
+def _extra_categoricals(rows: np.ndarray, extra: pd.Series, n_rows: int
+                        ) -> tuple[sp.csr_matrix, list[str]]:
+    """One-hot of the string attributes in a JSON ``extra`` column with few distinct values."""
+    parsed = []
+    for text in extra.to_numpy():
+        try:
+            value = json.loads(text) if isinstance(text, str) and text else {}
+        except ValueError:
+            value = {}
+        parsed.append(value if isinstance(value, dict) else {})
+    table = pd.DataFrame(parsed, index=range(len(parsed)))
+    blocks, names = [], []
+    for key in sorted(table.columns, key=str):
+        values = table[key]
+        present = values.map(lambda v: isinstance(v, str) and bool(v)).to_numpy(dtype=bool)
+        if not present.any() or values[present].nunique() > MAX_EXTRA_CATEGORIES:
+            continue
+        codes, uniques = pd.factorize(values[present].astype(str), sort=True)
+        blocks.append(_one_hot(rows[present], codes, n_rows, len(uniques)))
+        names += [f"{key}={u}" for u in uniques]
+    return _stack(blocks, n_rows), names
 
 
 def item_feature_matrix(items: pd.DataFrame, vocab: IdVocab, *, text_max_features: int = 5000
@@ -120,7 +152,13 @@ def _as_list(value: object) -> list[str]:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
     if isinstance(value, str):
-        return [v.strip() for v in value.split("|") if v.strip()]
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return _as_list(json.loads(text))
+            except ValueError:
+                pass
+        return [v.strip() for v in text.split("|") if v.strip()]
     if isinstance(value, Iterable):
         return [str(v) for v in value if v is not None and str(v)]
     return [str(value)]
