@@ -184,3 +184,17 @@ def test_blend_learns_to_ignore_an_uninformative_component(block_dataset):
                    n_rounds=3).fit(block_dataset)
     assert blend.weights_[0] > blend.weights_[1]
     assert 0.0 < blend.validation_ndcg_ <= 1.0
+
+
+def test_als_history_half_life_scores_from_recency_weighted_fold_in(block_dataset):
+    from limelight.models.base import recency_weighted
+
+    params = dict(n_factors=4, n_epochs=10, use_cg=False, num_threads=1)
+    model = create("als", history_half_life=2.0, **params).fit(block_dataset)
+    plain = create("als", **params).fit(block_dataset)
+    np.testing.assert_allclose(model.item_factors_, plain.item_factors_)
+    vectors = plain.fold_in(recency_weighted(block_dataset, 2.0)[:5])
+    np.testing.assert_allclose(model.score(np.arange(5), np.arange(block_dataset.n_items)),
+                               vectors @ plain.item_factors_.T, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="positive"):
+        create("als", history_half_life=0.0, **params).fit(block_dataset)
