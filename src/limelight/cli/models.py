@@ -79,10 +79,21 @@ def load_evaluation_data(source: str, protocol: str, *, data_dir: Path | None = 
         return dataset, None
     if source == "store":
         from limelight.cli.common import open_configured_store
-        from limelight.data.dataset import build_dataset
 
-        return build_dataset(open_configured_store(store_url)), None
+        return _store_dataset(open_configured_store(store_url)), None
     fail(f"unknown dataset {source!r}; choose one of {', '.join(SOURCES)}")
+
+
+def _store_dataset(store: Any) -> Dataset:
+    """The training dataset of an event store, built as the settings' [dataset] section says."""
+    from limelight.data.dataset import build_dataset
+    from limelight.settings import get_settings
+
+    cfg = get_settings().dataset
+    return build_dataset(store, event_weights=cfg.event_weights,
+                         half_life_days=cfg.half_life_days,
+                         min_user_interactions=cfg.min_user_interactions,
+                         min_item_interactions=cfg.min_item_interactions)
 
 
 def _models_arg(models: str | None, protocol: str) -> list[str]:
@@ -174,7 +185,6 @@ def train(
     import time
 
     from limelight.cli.common import open_configured_store
-    from limelight.data.dataset import build_dataset
     from limelight.models.registry import create
 
     _models_arg(model, "ranking")
@@ -182,7 +192,7 @@ def train(
     event_store = open_configured_store(store)
     if event_store.count("events") == 0:
         fail("the event store holds no events: ingest some first (limelight ingest ...)")
-    dataset = build_dataset(event_store)
+    dataset = _store_dataset(event_store)
     try:
         estimator = create(model, **chosen)
     except (TypeError, ValueError) as exc:
