@@ -79,20 +79,34 @@ class GroupPopularity:
     @classmethod
     def from_histories(cls, histories: HistoryIndex, n_items: int,
                        user_groups: Mapping[str, list[tuple[str, str]]]) -> GroupPopularity:
-        """Count, per group, how many of its users interacted with each item."""
-        overall = np.zeros(n_items, dtype=np.float32)
-        members: dict[tuple[str, str], list[np.ndarray]] = {}
-        counts: dict[tuple[str, str], int] = {}
-        for user_id in histories.user_ids():
-            items = np.unique(histories.get(user_id).items)
-            overall[items] += 1.0
-            for key in user_groups.get(user_id, ()):
-                members.setdefault(key, []).append(items)
-                counts[key] = counts.get(key, 0) + 1
-        by_group = {}
-        for key, arrays in members.items():
-            vec = np.bincount(np.concatenate(arrays), minlength=n_items).astype(np.float32)
-            by_group[key] = (vec, counts[key])
+        """Count, per group, how many of its users interacted with each item (vectorised)."""
+        users, user_pos, items = histories.pairs()
+        # one count per (user, item): distinct pairs through a combined integer key
+        keys = np.unique(user_pos.astype(np.int64) * n_items + items)
+        pair_users, pair_items = keys // n_items, keys % n_items
+        overall = np.bincount(pair_items, minlength=n_items).astype(np.float32)
+        group_index: dict[tuple[str, str], int] = {}
+        member_user: list[int] = []
+        member_group: list[int] = []
+        for pos, user in enumerate(users):
+            for key in user_groups.get(user, ()):
+                member_user.append(pos)
+                member_group.append(group_index.setdefault(key, len(group_index)))
+        by_group: dict[tuple[str, str], tuple[np.ndarray, int]] = {}
+        if group_index:
+            # users -> groups as a sparse matrix; pairs -> (group, item) counts in one product
+            import scipy.sparse as sp
+
+            membership = sp.csr_matrix(
+                (np.ones(len(member_user), dtype=np.float32), (member_group, member_user)),
+                shape=(len(group_index), len(users)))
+            user_item = sp.csr_matrix(
+                (np.ones(len(keys), dtype=np.float32), (pair_users, pair_items)),
+                shape=(len(users), n_items))
+            counts = (membership @ user_item).toarray()
+            sizes = np.asarray(membership.sum(axis=1)).ravel()
+            for key, g in group_index.items():
+                by_group[key] = (counts[g].astype(np.float32), int(sizes[g]))
         return cls(overall, by_group)
 
     def scores(self, groups: list[tuple[str, str]]) -> tuple[np.ndarray, tuple[str, str] | None]:

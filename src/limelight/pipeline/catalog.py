@@ -18,6 +18,8 @@ from limelight.data.vocab import IdVocab
 
 #: Content vectors wider than this are reduced (truncated SVD) so MMR and similarity stay cheap.
 MAX_CONTENT_DIMS = 64
+#: Rows the content SVD is fitted on.
+SVD_SAMPLE = 5_000
 
 
 @dataclass
@@ -196,23 +198,26 @@ def _content_vectors(category_matrix: sp.csr_matrix, tag_lists: list[list[str]],
                      random_state: int) -> np.ndarray:
     """Categories + tags as L2-normalised dense vectors (SVD-reduced when wide)."""
     n = category_matrix.shape[0]
-    tag_vocab = IdVocab()
-    t_rows: list[int] = []
-    t_cols: list[int] = []
-    for i, tags in enumerate(tag_lists):
-        for t in tags:
-            t_rows.append(i)
-            t_cols.append(tag_vocab.add(t))
+    lengths = np.fromiter((len(t) for t in tag_lists), dtype=np.int64, count=n)
+    flat = [t for tags in tag_lists for t in tags]
+    t_cols, uniques = pd.factorize(pd.Series(flat, dtype=object)) if flat else (
+        np.empty(0, dtype=np.int64), [])
+    t_rows = np.repeat(np.arange(n), lengths)
     tags_matrix = sp.csr_matrix((np.full(len(t_rows), 0.5, dtype=np.float32), (t_rows, t_cols)),
-                                shape=(n, len(tag_vocab)))
+                                shape=(n, len(uniques)))
     features = sp.hstack([category_matrix.astype(np.float32), tags_matrix], format="csr")
     if features.shape[1] == 0:
         return np.zeros((n, 1), dtype=np.float32)
     if features.shape[1] > MAX_CONTENT_DIMS and n > MAX_CONTENT_DIMS:
         from sklearn.decomposition import TruncatedSVD
 
+        # fitted on a sample of rows: the directions of a few thousand items describe the
+        # catalogue well, and the fit stays ~constant in time as the catalogue grows
+        rng = np.random.default_rng(random_state)
+        sample = rng.choice(n, min(n, SVD_SAMPLE), replace=False)
         svd = TruncatedSVD(n_components=MAX_CONTENT_DIMS, random_state=random_state)
-        dense = svd.fit_transform(features).astype(np.float32)
+        svd.fit(features[np.sort(sample)])
+        dense = svd.transform(features).astype(np.float32)
     else:
         dense = np.asarray(features.todense(), dtype=np.float32)
     return normalize_rows(dense)

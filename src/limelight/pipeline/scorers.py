@@ -196,8 +196,11 @@ def collaborative_vectors(model: Recommender, *, random_state: int = 0) -> np.nd
             return None
         from sklearn.decomposition import TruncatedSVD
 
-        vectors = TruncatedSVD(n_components=k, random_state=random_state).fit_transform(
-            sp.csr_matrix(vectors, dtype=np.float32))
+        matrix = sp.csr_matrix(vectors, dtype=np.float32)
+        rng = np.random.default_rng(random_state)
+        sample = np.sort(rng.choice(n_items, min(n_items, 5_000), replace=False))
+        svd = TruncatedSVD(n_components=k, random_state=random_state).fit(matrix[sample])
+        vectors = svd.transform(matrix)
     return normalize_rows(np.asarray(vectors, dtype=np.float32))
 
 
