@@ -36,7 +36,7 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not self.server.started:
             assert time.monotonic() < deadline and self.thread.is_alive(), "no uvicorn"
             time.sleep(0.02)
@@ -61,7 +61,7 @@ def test_segment_to_attributed_report(shop_store, smtp_server) -> None:
     segment = profiles["rfm_segment"].value_counts().index[0]
     members = set(profiles.index[profiles["rfm_segment"] == segment])
     app = create_app(Settings(), store, watch=False, build_profiles=False)
-    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=10) as http:
+    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=60) as http:
         aud = build_audience(store, Audience.segment(segment), "email", frequency_cap=0)
         assert set(aud.user_ids) <= members and aud.size > 4
         # 2. A campaign with a coupon, tracked links pointing at the live API.
