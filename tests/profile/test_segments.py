@@ -58,7 +58,7 @@ def groups() -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def test_preprocessor_fast_path_equals_pipeline(groups: tuple[pd.DataFrame, np.ndarray],
-                                                tmp_path) -> None:  # noqa: ANN001
+                                                tmp_path) -> None:
     profiles, _ = groups
     pre = ProfilePreprocessor(numeric=["share_evening", "interest:Sci-Fi"],
                               log_numeric=["monetary", "recency_days"], categorical=["region"],
@@ -103,7 +103,7 @@ def test_automatic_k_recovers_groups(groups: tuple[pd.DataFrame, np.ndarray],
 
 def test_segment_ids_stay_stable_across_rebuilds(groups: tuple[pd.DataFrame, np.ndarray]
                                                  ) -> None:
-    profiles, truth = groups
+    profiles, _truth = groups
     first = SegmentModel(k=3, groups=("rfm", "time", "interests"), random_state=0).fit(profiles)
     # A later build: more users, other seed, rows in another order.
     extra, _ = group_profiles(60, seed=7)

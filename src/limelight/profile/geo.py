@@ -61,10 +61,14 @@ def location_clusters(lat: np.ndarray, lon: np.ndarray, config: ProfileConfig) -
     if k < 2:
         return labels
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     phi, lam = np.radians(lat[ok]), np.radians(lon[ok])
     xyz = np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
-    labels[ok] = KMeans(n_clusters=k, n_init=3, random_state=config.random_state).fit_predict(xyz)
+    # One thread: on 3-D points OpenMP start-up dominates (and spins badly on busy machines).
+    with threadpool_limits(limits=1):
+        model = KMeans(n_clusters=k, n_init=3, random_state=config.random_state)
+        labels[ok] = model.fit_predict(xyz)
     return labels
 
 

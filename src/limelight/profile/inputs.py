@@ -58,7 +58,7 @@ def load_inputs(source: Any) -> ProfileInputs:
     elif isinstance(source, duckdb.DuckDBPyConnection):
         tables = {r[0] for r in source.execute("SELECT table_name FROM information_schema.tables")
                   .fetchall()}
-        frames = {n: source.execute(f"SELECT * FROM {n}").fetch_arrow_table()
+        frames = {n: source.execute(f"SELECT * FROM {n}").to_arrow_table()
                   for n in PROFILE_ENTITIES if n in tables}
     elif hasattr(source, "read_arrow"):
         frames = {n: _read_store(source, n) for n in PROFILE_ENTITIES}

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from limelight.errors import ConfigError, NotFittedError
 from limelight.profile.describe import describe_segments
@@ -126,15 +127,17 @@ class SegmentModel:
             pca_components=self.pca_components, random_state=self.random_state)
         x = self.preprocessor_.fit_transform(profiles)
         rng = np.random.default_rng(self.random_state)
-        sample = (rng.choice(len(x), self.sample_size, replace=False)
+        sample = (np.sort(rng.choice(len(x), self.sample_size, replace=False))
                   if len(x) > self.sample_size else np.arange(len(x)))
-        self.selection_scores_ = ({lo: float("nan")} if lo == hi else
-                                  {k: self._score(x[sample], k) for k in range(lo, hi + 1)})
-        pick = max if self.method == "kmeans" else min
-        self.k_ = pick(self.selection_scores_, key=lambda k: self.selection_scores_[k])
-        self.estimator_ = self._estimator(self.k_).fit(x if self.method == "kmeans"
-                                                        else x[sample])
-        clusters = self.estimator_.predict(x)
+        # Fits run on at most ``sample_size`` rows, where OpenMP threads cost more in start-up
+        # and spin-waiting than they give (40x slower on a busy 2-core machine): one thread.
+        with threadpool_limits(limits=1):
+            self.selection_scores_ = ({lo: float("nan")} if lo == hi else
+                                      {k: self._score(x[sample], k) for k in range(lo, hi + 1)})
+            pick = max if self.method == "kmeans" else min
+            self.k_ = pick(self.selection_scores_, key=lambda k: self.selection_scores_[k])
+            self.estimator_ = self._estimator(self.k_).fit(x[sample])
+            clusters = self.estimator_.predict(x)
         centroids = np.vstack([x[clusters == c].mean(axis=0) if (clusters == c).any()
                                else self._centers()[c] for c in range(self.k_)])
         self.cluster_to_segment_ = self._stable_ids(x, profiles.index, clusters, centroids,
@@ -214,13 +217,14 @@ class SegmentModel:
         """``segment_id`` and ``segment_probability`` of each profile (rows of ``profiles``)."""
         self.check_fitted()
         x = self.preprocessor_.transform(profiles)
-        if self.method == "gmm":
-            proba = self.estimator_.predict_proba(x)
-            clusters = proba.argmax(axis=1)
-            p = proba[np.arange(len(x)), clusters]
-        else:
-            clusters = self.estimator_.predict(x)
-            p = np.ones(len(x))
+        with threadpool_limits(limits=1):
+            if self.method == "gmm":
+                proba = self.estimator_.predict_proba(x)
+                clusters = proba.argmax(axis=1)
+                p = proba[np.arange(len(x)), clusters]
+            else:
+                clusters = self.estimator_.predict(x)
+                p = np.ones(len(x))
         return pd.DataFrame({"segment_id": self._segment_of_cluster[clusters],
                              "segment_probability": p}, index=profiles.index)
 
