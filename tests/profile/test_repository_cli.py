@@ -115,3 +115,23 @@ def test_cli_user_mistakes_exit_2(store_url: str, tmp_path: Path) -> None:
     bad = _run("profile", "build", "--store", store_url, "--method", "dbscan")
     assert bad.exit_code == 2 and "dbscan" in bad.output
     assert "Example" in _run("profile", "build", "--help").stdout
+
+
+def test_main_job_step_builds_and_scores_segments(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from limelight.data.ingest import ingest_frame
+    from limelight.profile.build import profiles_step
+    from limelight.sim import generate_world
+
+    world = generate_world("tiny", seed=2)
+    world.save(tmp_path / "world")
+    store = DuckDBEventStore(":memory:")
+    for entity in ("users", "items", "edges", "events"):
+        ingest_frame(store, getattr(world, entity), entity)
+    ctx = SimpleNamespace(store=store, world_dir=tmp_path / "world", seed=0, console=None)
+    result = profiles_step(ctx)
+    assert result["version"] == 1 and result["users"] == len(world.users)
+    assert 0.0 < result["ari_vs_hidden_segments"] <= 1.0
+    assert "segments" in result["summary"] and "ARI" in result["summary"]
+    store.close()

@@ -27,53 +27,6 @@ def _friendly(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def build_and_save(store: Any, *, method: str = "kmeans", k: int | None = None,
-                   k_min: int = 2, k_max: int = 8, groups: str | None = None,
-                   half_life_days: float = 30.0, as_of: str | None = None,
-                   random_state: int = 0) -> dict[str, Any]:
-    """Build profiles and segments from ``store`` and save them as a new version.
-
-    Segment ids stay stable against the previous build. Returns a summary dict (version,
-    users, k, segment table rows, seconds).
-    """
-    import time
-
-    from limelight.profile.config import ProfileConfig
-    from limelight.profile.features import ProfileBuilder
-    from limelight.profile.repository import ProfileRepository
-    from limelight.profile.segments import DEFAULT_GROUPS, SegmentModel
-
-    started = time.perf_counter()
-    repo = ProfileRepository(store)
-    builder = ProfileBuilder(ProfileConfig(half_life_days=half_life_days,
-                                           random_state=random_state)).fit(store, as_of=as_of)
-    profiles = builder.profiles_
-    if profiles.empty:
-        from limelight.errors import SchemaError
-
-        raise SchemaError("the store holds no users or events: run `limelight ingest` first")
-    previous = None
-    if repo.latest_version() is not None:
-        previous = repo.memberships()["segment_id"].dropna()
-        previous = previous if len(previous) else None
-    chosen = tuple(g.strip() for g in groups.split(",")) if groups else DEFAULT_GROUPS
-    model = SegmentModel(method=method, k=k, k_range=(k_min, k_max), groups=chosen,
-                         random_state=random_state)
-    model.fit(profiles, previous_labels=previous)
-    version = repo.save(profiles, segments=model, as_of_us=builder.as_of_us_,
-                        config=builder.config_.to_dict(),
-                        rfm_boundaries=builder.rfm_boundaries_,
-                        interest_columns=builder.interest_columns_)
-    table = model.table()
-    rfm = profiles["rfm_segment"].value_counts()
-    return {"version": version, "users": len(profiles), "method": method, "k": model.k_,
-            "selection_scores": {int(a): b for a, b in model.selection_scores_.items()},
-            "as_of": profiles.attrs.get("as_of"),
-            "segments": table.to_dict("records"),
-            "rfm_segments": {str(a): int(b) for a, b in rfm.items()},
-            "seconds": round(time.perf_counter() - started, 2)}
-
-
 @profile_app.command("build")
 @_friendly
 def build(
@@ -93,6 +46,8 @@ def build(
 
     Example: limelight profile build --method gmm --k-min 3 --k-max 8 --half-life 14
     """
+    from limelight.profile.build import build_and_save
+
     s = open_configured_store(store)
     try:
         result = build_and_save(s, method=method, k=k, k_min=k_min, k_max=k_max,

@@ -160,6 +160,8 @@ STEPS: list[Step] = [
     Step("ingest", "ingest it into the event store", ingest_step),
     Step("stats", "summarise the store", stats_step),
     Step("leaderboard", "evaluate models, activate the best", leaderboard_step),
+    Step("profiles", "build user profiles and segments, print the segment table",
+         lambda ctx: __import__("limelight.profile.build", fromlist=["x"]).profiles_step(ctx)),
     Step("campaign", "a personalised coupon campaign and its simulated uplift",
          lambda ctx: __import__("limelight.marketing.demo", fromlist=["x"])
          .demo_campaign_step(ctx)),
