@@ -18,6 +18,7 @@ from limelight.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_demo_end_to_end_on_tiny(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     env = {**os.environ, "COLUMNS": "200"}

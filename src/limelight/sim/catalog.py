@@ -12,6 +12,8 @@ from limelight.sim.segments import CATEGORIES, CATEGORY_PRICES
 
 #: Number of hidden "style" factors beyond the one-per-category taste factors.
 N_STYLE = 6
+#: Item popularity ~ 1 / rank**ZIPF_EXPONENT (times quality).
+ZIPF_EXPONENT = 0.8
 
 _NOUNS: dict[str, tuple[str, ...]] = {
     "Electronics": ("headphones", "speaker", "camera", "smartwatch", "charger", "tablet"),
@@ -87,7 +89,7 @@ def make_catalog(n_items: int, rng: np.random.Generator, start: pd.Timestamp,
 
     quality = rng.normal(0.0, 0.5, size=n_items)
     rank = rng.permutation(n_items) + 1
-    popularity = np.exp(quality) / rank**1.0
+    popularity = np.exp(quality) / rank**ZIPF_EXPONENT
     fresh = rng.random(n_items) < 0.03
     popularity[fresh] = 0.0
 

@@ -2,9 +2,9 @@
 
 A user's sessions fall on days drawn from a seasonal calendar (weekly cycle per segment, a
 slow wave, a growth trend and a sale week) at segment-specific local hours. In each session
-the user looks at a few items: a category is drawn from the user's taste, three candidates
-are drawn by (Zipf-like) popularity within it, and the user views the one that suits them best
-(the others are logged as impressions). Each view then runs the hidden response model's
+the user looks at a few items: for each, categories are drawn from the user's taste and six
+candidates by (Zipf-like) popularity within them, and the user views the one that suits them
+best (some of the others are logged as impressions). Each view then runs the hidden response model's
 funnel view -> click -> add_to_cart -> purchase, with the item's discount of the day; some
 purchases get a rating, a review or a return, some clicks a like or a share.
 """
@@ -32,6 +32,8 @@ _T = {name: k for k, name in enumerate(EVENT_CODES)}
 DEVICES: tuple[str, ...] = ("mobile", "desktop", "tablet")
 N_DAYS = 180
 SALE_DAYS = (150, 157)  # a sale week near the end of the window: more visits, more discounts
+N_CANDIDATES = 6  # items a user chooses from per view: more means more personal choices
+IMPRESSION_RATE = 0.25  # share of the candidates not chosen that are logged as impressions
 _REVIEWS = (
     ("Disappointed, would not buy again.", "Poor quality for the price."),
     ("Not great, expected more.", "It does the job, barely."),
@@ -140,8 +142,9 @@ def simulate_chunk(ctx: EventContext, users: np.ndarray, scale: float,
     s_end = np.zeros(len(s_user))
     np.maximum.at(s_end, v_sess, offset)
 
-    cand = _candidates(ctx, v_user, rng, n_cand=3)  # shape (n_views, 3)
-    aff = np.stack([ctx.response.affinity_idx(v_user, cand[:, j]) for j in range(3)], axis=1)
+    cand = _candidates(ctx, v_user, rng, n_cand=N_CANDIDATES)  # shape (n_views, N_CANDIDATES)
+    aff = np.stack([ctx.response.affinity_idx(v_user, cand[:, j]) for j in range(N_CANDIDATES)],
+                   axis=1)
     choice = np.argmax(aff + rng.gumbel(size=aff.shape), axis=1)
     v_item = cand[np.arange(len(cand)), choice]
     v_aff = aff[np.arange(len(cand)), choice]
@@ -171,11 +174,11 @@ def simulate_chunk(ctx: EventContext, users: np.ndarray, scale: float,
     rate_t = buy_t + rng.uniform(1, 14, size=len(v_t)) * 86400.0
     return_t = buy_t + rng.uniform(3, 20, size=len(v_t)) * 86400.0
 
-    # Impressions: the candidates not chosen, each logged half the time.
+    # Impressions: some of the candidates not chosen.
     others = cand != v_item[:, None]
     for j in range(1, cand.shape[1]):  # a candidate drawn twice is shown once
         others[:, j] &= (cand[:, :j] != cand[:, j : j + 1]).all(axis=1)
-    shown = others & (rng.random(cand.shape) < 0.5)
+    shown = others & (rng.random(cand.shape) < IMPRESSION_RATE)
     imp_row, imp_col = np.nonzero(shown)
     imp_aff = aff[imp_row, imp_col]
     dismissed = (imp_aff < -1.0) & (rng.random(len(imp_row)) < 0.05)
