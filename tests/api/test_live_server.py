@@ -94,3 +94,26 @@ def test_single_event_is_visible_before_its_store_write_returns(client, world) -
     assert state.snapshot.histories.get(user).live_events == live
     bad = {"user_id": user, "item_id": item, "type": "click", "timestamp": "1970-01-01T00:00:00Z"}
     assert state.apply_provisionally(bad) is None
+
+
+def test_pseudonymized_store_is_served_by_raw_ids(world) -> None:
+    from fastapi.testclient import TestClient
+
+    from limelight.api.app import create_app
+    from limelight.settings import Settings
+
+    settings = Settings(ingest={"pseudonymize": True, "pseudonym_secret": "test-secret"})
+    app = create_app(settings, world.store, artifacts_dir=world.artifacts_dir, watch=False,
+                     build_profiles=False)
+    items = list(world.items.item_id.iloc[10:14])
+    with TestClient(app) as c:
+        sent = c.post("/events", json=[{"user_id": "alice", "item_id": i, "type": "purchase"}
+                                       for i in items])
+        assert sent.json()["accepted"] == 4
+        stored = world.store.read("events", where="item_id IN ('" + "','".join(items) + "')")
+        assert "alice" not in set(stored.user_id)  # the raw id never reaches the store
+        body = c.get("/users/alice/recommendations", params={"n": 10}).json()
+        assert body["user_id"] == "alice" and body["source"] == "fold_in"
+        assert not set(items) & {i["item_id"] for i in body["items"]}
+        profile = c.get("/users/alice/profile").json()
+        assert profile["history"]["events"] == 4

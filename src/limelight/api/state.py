@@ -122,6 +122,11 @@ class ServingState:
         self._profile_thread: threading.Thread | None = None
         self._profile_pending: list[dict[str, Any]] | None = None
         self._recent_ids: set[str] = set()  # event ids accepted lately (duplicate hint)
+        from limelight.privacy.pseudonymize import pseudonymizer_from_settings
+
+        # with pseudonymized ingest the store only knows HMACs of user ids: callers still
+        # speak raw ids, mapped here at the edge
+        self._pseudonymizer = pseudonymizer_from_settings(settings)
 
     # -- loading -------------------------------------------------------------------------------
     def load_active(self) -> Snapshot | None:
@@ -229,6 +234,12 @@ class ServingState:
             value = self.segments.get(user_id)
             return None if value is None else str(value)
         return None
+
+    def key(self, user_id: str) -> str:
+        """The id the store knows a user by (their pseudonym when ingest pseudonymizes)."""
+        if self._pseudonymizer is None:
+            return user_id
+        return self._pseudonymizer(user_id.strip())
 
     def segment_table(self) -> list[dict[str, Any]]:
         """Segments with size and description (empty when no segments were built)."""
@@ -391,6 +402,7 @@ class ServingState:
         if checked is None:
             return None
         user, item, kind, value = checked
+        user = self.key(user)
         event_id = record.get("event_id")
         if event_id is not None and str(event_id) in self._recent_ids:
             return None  # most likely a re-sent event: let ingest say so
@@ -474,6 +486,7 @@ class ServingState:
     def user_context(self, snapshot: Snapshot, user_id: str,
                      attributes: Mapping[str, Any] | None = None) -> UserContext:
         """What the pipeline needs about ``user_id`` (attributes given override stored ones)."""
+        user_id = self.key(user_id)
         stored = self.attributes.get(user_id, {})
         attrs = {**stored, **{k: v for k, v in (attributes or {}).items() if v is not None}}
         segment = attrs.pop("segment", None) or self.segment_of(user_id)

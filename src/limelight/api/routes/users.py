@@ -29,9 +29,10 @@ async def profile(state: State,
     Example: ``GET /users/u42/profile``
     """
     snapshot = state.require_snapshot()
-    history = snapshot.histories.get(user_id)
-    attributes = state.attributes.get(user_id)
-    features = _features(state, user_id)
+    stored_id = state.key(user_id)
+    history = snapshot.histories.get(stored_id)
+    attributes = state.attributes.get(stored_id)
+    features = _features(state, stored_id)
     if not len(history.items) and attributes is None and features is None:
         return error(404, "unknown_user", f"unknown user id {user_id!r}")
     catalog = snapshot.catalog
@@ -47,7 +48,7 @@ async def profile(state: State,
                          for j in order if totals[j] > 0]
     return JSONResponse({
         "user_id": user_id, "known": True, "attributes": _clean(attributes or {}),
-        "segment": state.segment_of(user_id),
+        "segment": state.segment_of(stored_id),
         "history": {"events": len(history.items), "live_events": history.live_events,
                     "recent_items": catalog.items.ids_of(recent).tolist()},
         "interests": interests, "features": features})
