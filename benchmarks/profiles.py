@@ -91,8 +91,8 @@ def reference_group_by(events: pd.DataFrame) -> float:
     con = duckdb.connect()
     con.register("events", events)
     t0 = time.perf_counter()
-    con.execute("SELECT user_id, count(*), sum(value), max(epoch_us(timestamp)) FROM events "
-                "GROUP BY user_id").to_arrow_table()
+    con.sql("SELECT user_id, count(*), sum(value), max(epoch_us(timestamp)) FROM events "
+            "GROUP BY user_id").to_arrow_table()
     seconds = time.perf_counter() - t0
     con.close()
     return seconds

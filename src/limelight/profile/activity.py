@@ -27,24 +27,28 @@ HOUR_SIN = np.sin(2 * np.pi * (np.arange(24) + 0.5) / 24)
 
 def prepare_events(con: duckdb.DuckDBPyConnection, as_of_us: int | None) -> int:
     """Create temp table ``ev`` (events up to ``as_of``, with ``ts`` in µs, ordered per user by
-    time) and return ``as_of`` in µs (the latest event when not given)."""
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE ev_all AS
-        SELECT user_id, item_id, lower(trim(type)) AS type, value, quantity,
-               epoch_us(timestamp) AS ts, session_id, campaign_id,
-               coalesce(event_id, '') AS event_id, row_number() OVER () AS arrival
-        FROM events_in WHERE user_id IS NOT NULL AND timestamp IS NOT NULL
-    """)
+    time) and return ``as_of`` in µs (the latest event when not given).
+
+    One window pass also numbers each user's events (``pos`` of ``n``) and item events
+    (``item_pos`` of ``n_item``), so the behaviour sequence needs no second sort.
+    """
     if as_of_us is None:
-        as_of_us = con.execute("SELECT max(ts) FROM ev_all").fetchone()[0] or 0
+        as_of_us = con.execute("SELECT max(epoch_us(timestamp)) FROM events_in").fetchone()[0]
+        as_of_us = as_of_us or 0
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE ev AS
         SELECT *, lag(ts) OVER w AS prev_ts, lag(session_id) OVER w AS prev_session,
-               row_number() OVER w AS pos
-        FROM ev_all WHERE ts <= {int(as_of_us)}
-        WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_id, arrival)
+               row_number() OVER w AS pos, count(*) OVER u AS n,
+               count(item_id) OVER w AS item_pos, count(item_id) OVER u AS n_item
+        FROM (SELECT user_id, item_id, lower(trim(type)) AS type, value, quantity,
+                     epoch_us(timestamp) AS ts, session_id, campaign_id,
+                     coalesce(event_id, '') AS event_id, row_number() OVER () AS arrival
+              FROM events_in WHERE user_id IS NOT NULL AND timestamp IS NOT NULL)
+        WHERE ts <= {int(as_of_us)}
+        WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_id, arrival
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+               u AS (PARTITION BY user_id)
     """)
-    con.execute("DROP TABLE ev_all")
     return int(as_of_us)
 
 
@@ -136,19 +140,20 @@ def sequence_features(con: duckdb.DuckDBPyConnection, config: ProfileConfig) -> 
     """The last ``sequence_length`` items and event types of each user, oldest first."""
     n = int(config.sequence_length)
     items = con.execute(f"""
-        SELECT user_id, list(item_id ORDER BY ts, event_id, arrival) AS last_items FROM (
-            SELECT user_id, item_id, ts, event_id, arrival, row_number() OVER (
-                PARTITION BY user_id ORDER BY ts DESC, event_id DESC, arrival DESC) AS r
-            FROM ev WHERE item_id IS NOT NULL) WHERE r <= {n} GROUP BY user_id
+        SELECT user_id, list(item_id ORDER BY item_pos) AS last_items FROM ev
+        WHERE item_id IS NOT NULL AND item_pos > n_item - {n} GROUP BY user_id
     """).df().set_index("user_id")
     types = con.execute(f"""
-        SELECT user_id, list(type ORDER BY ts, event_id, arrival) AS last_types FROM (
-            SELECT user_id, type, ts, event_id, arrival, row_number() OVER (
-                PARTITION BY user_id ORDER BY ts DESC, event_id DESC, arrival DESC) AS r
-            FROM ev) WHERE r <= {n} GROUP BY user_id
+        SELECT user_id, list(type ORDER BY pos) AS last_types FROM ev
+        WHERE pos > n - {n} GROUP BY user_id
     """).df().set_index("user_id")
     out = types.join(items, how="left")
-    out["last_items"] = [list(v) if isinstance(v, list | np.ndarray) else []
-                         for v in out["last_items"]]
-    out["last_types"] = [list(v) for v in out["last_types"]]
+    out["last_items"] = [_as_list(v) for v in out["last_items"]]
+    out["last_types"] = [_as_list(v) for v in out["last_types"]]
     return out
+
+
+def _as_list(v: object) -> list:
+    if type(v) is list:
+        return v
+    return list(v) if isinstance(v, np.ndarray | tuple) else []

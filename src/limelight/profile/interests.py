@@ -67,7 +67,8 @@ def top_labels(con: duckdb.DuckDBPyConnection, column: str, n: int) -> pd.Series
                   FROM scores_{column} WHERE score > 0))
         WHERE r <= {int(n)} GROUP BY user_id
     """).df()
-    return pd.Series([list(v) for v in df["top"]], index=df["user_id"], dtype=object)
+    return pd.Series([v if type(v) is list else list(v) for v in df["top"]],
+                     index=df["user_id"], dtype=object)
 
 
 def interest_columns(con: duckdb.DuckDBPyConnection, config: ProfileConfig) -> list[str]:
