@@ -262,3 +262,23 @@ def test_live_profile_features_follow_events(world, app_factory) -> None:
         assert after["n_purchase"] == before["n_purchase"] + 1
         assert after["last_items"][-1] == item
         assert after.get("segment_id") is not None
+
+
+def test_a_version_that_cannot_score_is_refused(client, world) -> None:
+    from limelight.models.registry import create
+
+    broken = create("als", n_factors=4, n_epochs=1).fit(world.dataset)
+    del broken.item_factors_  # as an artifact from an incompatible release would be
+    version = world.artifacts.save(broken, "als", dataset=world.dataset)
+    try:
+        body = client.post("/models/activate", json={"version": version}).json()
+        assert body["active_version"] == version
+        assert body["serving_version"] == world.v1  # the previous version keeps serving
+        assert "cannot serve requests" in body["error"]
+        health = client.get("/health").json()
+        assert health["model_version"] == world.v1 and health["error"]
+        assert recs(client, world.active_users[0], n=3)["model_version"] == world.v1
+    finally:
+        world.artifacts.activate(world.v1)
+        client.post("/models/reload")
+    assert client.get("/health").json()["error"] is None

@@ -139,6 +139,7 @@ class ServingState:
                                    "(or activate one with `limelight models activate`)")
                 return self.snapshot
             if self.snapshot is not None and self.snapshot.version == version:
+                self.load_error = None
                 return self.snapshot
             try:
                 snapshot = self._build(version)
@@ -194,9 +195,12 @@ class ServingState:
         pipeline = build_pipeline(model, catalog, histories, popularity,
                                   boost_items=serve.boost_items, bury_items=serve.bury_items,
                                   random_state=self.settings.random_state)
-        return Snapshot(version=version, name=str(metadata.get("name", type(model).__name__)),
-                        metadata=metadata, pipeline=pipeline, catalog=catalog,
-                        histories=histories, popularity=popularity, model_users=model_users)
+        snapshot = Snapshot(version=version,
+                            name=str(metadata.get("name", type(model).__name__)),
+                            metadata=metadata, pipeline=pipeline, catalog=catalog,
+                            histories=histories, popularity=popularity, model_users=model_users)
+        _smoke_test(snapshot)
+        return snapshot
 
     def _load_segments(self) -> None:
         """Segments and memberships of the latest profile build, when there is one."""
@@ -582,3 +586,30 @@ def _epoch_seconds(value: Any) -> float | None:
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return stamp.timestamp()
+
+
+def _smoke_test(snapshot: Snapshot) -> None:
+    """Answer one request per scoring path before a version is swapped in: a model that
+    cannot score (e.g. an artifact from an incompatible release) is refused at load time,
+    so the previous version keeps serving instead of requests failing."""
+    from limelight.errors import ArtifactError
+    from limelight.pipeline.context import RecRequest
+
+    histories = snapshot.histories
+    try:
+        if len(snapshot.model_users):
+            known = str(snapshot.model_users.ids[0])
+            user = UserContext(known, 0, histories.get(known))
+            snapshot.pipeline.recommend(user, RecRequest(n=3, diversity=0.3, explain=True))
+        if snapshot.catalog.n_items:
+            item = int(snapshot.catalog.items.get(str(snapshot.catalog.items.ids[0])))
+            from limelight.pipeline.history import HistoryIndex
+
+            probe = HistoryIndex(event_weights={"view": 1.0})
+            probe.append("probe", item, "view")
+            snapshot.pipeline.recommend(UserContext("probe", -1, probe.get("probe")),
+                                        RecRequest(n=3))
+            snapshot.pipeline.similar(item, 3)
+    except Exception as exc:
+        raise ArtifactError(f"version {snapshot.version} cannot serve requests "
+                            f"({type(exc).__name__}: {exc}); retrain it with this release") from exc
