@@ -14,9 +14,11 @@ import pytest
 
 @pytest.mark.slow
 def test_limelight_serve_process(world, tmp_path) -> None:
-    from conftest import free_port
+    import socket
 
-    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     limelight = Path(sys.executable).with_name("limelight")
     # the session store is a DuckDB file held open by this process: serve a copy
     store_copy = tmp_path / "copy.duckdb"
