@@ -46,12 +46,18 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Recommender]]] = [
     ("blend", _factory("blend", models=[("ease", {"regularization": 5.0}),
                                         ("item_knn", {"n_neighbors": 10}),
                                         ("rp3beta", {"binary": False})])),
+    # deep models (torch, the ``deep`` extra): tiny and CPU-only so the suite stays fast
+    ("fm", _factory("fm", n_factors=8, n_epochs=15, batch_size=32, learning_rate=0.05,
+                    device="cpu")),
+    ("sasrec", _factory("sasrec", n_factors=16, n_layers=1, n_heads=1, max_len=8,
+                        n_epochs=10, batch_size=16, learning_rate=0.01, device="cpu")),
+    ("two_stage", _factory("two_stage", retriever="popularity", n_candidates=10)),
 ]
 
 #: Ranking models whose top recommendations must stay inside a user's block on the block
 #: dataset (rating models are checked on low-rank recovery instead).
 BLOCK_LEARNERS = {"item_knn", "item_knn_bm25_shrunk", "user_knn", "als", "ease", "ease_recent",
-                  "rp3beta", "content", "blend"}
+                  "rp3beta", "content", "blend", "fm"}
 
 
 def make_block_frames(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

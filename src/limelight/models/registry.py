@@ -42,6 +42,9 @@ _TARGETS: dict[str, str] = {
     "mf_sgd": "limelight.models.mf:MatrixFactorizationSGD",
     "knn_baseline": "limelight.models.rating_knn:BaselineKNN",
     "blend": "limelight.models.blend:Blend",
+    "fm": "limelight.models.fm:FactorizationMachine",
+    "sasrec": "limelight.models.sasrec:SASRec",
+    "two_stage": "limelight.models.two_stage:TwoStageRanker",
 }
 
 
