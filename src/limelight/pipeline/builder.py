@@ -82,11 +82,12 @@ class RecommendationPipeline:
         for stage in self.rerankers:
             items, criterion = stage(items, criterion, request)
         items = items[:request.n]
-        cold = set(scored.content_items.tolist())
         if scored.source == "popular":
             sources = ["popular"] * len(items)
         else:
-            sources = ["content" if int(i) in cold else "model" for i in items]
+            # items past the model's own are cold: only content similarity can score them
+            n_model = self.catalog.n_model_items
+            sources = ["content" if i >= n_model else "model" for i in items.tolist()]
         source = scored.source
         if len(items) and all(s == "content" for s in sources):
             source = "content"
