@@ -16,7 +16,7 @@ Reference numbers (libraries people use today, same protocol) are read at run ti
 
 Run::
 
-    python benchmarks/ml100k.py --data-dir ../shared/data/ml-100k [--budget 12] [--no-tune]
+    python benchmarks/ml100k.py [--data-dir DIR] [--peers-dir DIR] [--budget 10] [--no-tune]
 
 Writes ``benchmarks/results/ml100k.json`` and ``.png`` plots next to it.
 """
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=_default_data_dir())
     parser.add_argument("--peers-dir", type=Path, default=REPO.parent / "shared" / "peers")
-    parser.add_argument("--budget", type=float, default=12.0,
+    parser.add_argument("--budget", type=float, default=10.0,
                         help="tuning seconds per model (rating: spread over the 5 folds)")
     parser.add_argument("--no-tune", action="store_true")
     parser.add_argument("--models", default=",".join([*RANKING_MODELS, "blend",
