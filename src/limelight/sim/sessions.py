@@ -98,36 +98,8 @@ def simulate_chunk(ctx: EventContext, users: np.ndarray, scale: float,
                    rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Events of ``users`` (row indices) as numpy columns (ids still as indices)."""
     pop, cal = ctx.population, ctx.calendar
-    seg = pop.segment[users]
-
-    # Sessions: count, day (after signup), local hour -> UTC start.
-    lo = np.where(ctx.signup_day[users] > 0,
-                  cal.day_cdf[seg, np.maximum(ctx.signup_day[users] - 1, 0)], 0.0)
-    rate = np.array([s.sessions for s in SEGMENTS])[seg] * pop.activity[users] * (1.0 - lo)
-    n_sess = rng.poisson(rate * scale)
-    floor = np.array([s.min_sessions for s in SEGMENTS])[seg]
-    cap = np.array([s.max_sessions for s in SEGMENTS])[seg]
-    n_sess = np.clip(n_sess, floor, cap)
-    s_user = np.repeat(users, n_sess)
+    s_user, day, start_s, s_device = _sessions(ctx, users, scale, rng)
     s_seg = pop.segment[s_user]
-    s_lo = np.repeat(lo, n_sess)
-    u = s_lo + rng.random(len(s_user)) * (1.0 - s_lo)
-    day = np.empty(len(s_user), dtype=np.int64)
-    hour = np.empty(len(s_user))
-    for k, spec in enumerate(SEGMENTS):
-        rows = np.flatnonzero(s_seg == k)
-        day[rows] = np.minimum(np.searchsorted(cal.day_cdf[k], u[rows]), N_DAYS - 1)
-        comp = np.array(spec.hours)
-        pick = rng.choice(len(comp), size=len(rows), p=comp[:, 2] / comp[:, 2].sum())
-        hour[rows] = rng.normal(comp[pick, 0], comp[pick, 1]) % 24.0
-    start_s = _local_to_utc_seconds(cal.start, day, hour, ctx.timezones[s_user])
-    # On the signup day itself nobody acts before signing up; nothing starts before the window.
-    start_s = np.maximum(start_s, pop.signup_s[s_user] + rng.uniform(30, 600, len(s_user)))
-    start_s = np.maximum(start_s, cal.start.value / 1e9 + rng.uniform(0, 3600, len(s_user)))
-    mobile_share = np.array([s.mobile_share for s in SEGMENTS])[s_seg]
-    r = rng.random(len(s_user))
-    s_device = np.where(r < mobile_share, 0, np.where(r < mobile_share + 0.8 * (1 - mobile_share),
-                                                      1, 2))
 
     # Views: how many per session, when, which item.
     vps = np.array([s.views_per_session for s in SEGMENTS])[s_seg]
@@ -216,6 +188,43 @@ def simulate_chunk(ctx: EventContext, users: np.ndarray, scale: float,
     order = np.lexsort((out["type"][keep], out["t_us"][keep], out["user"][keep]))
     out.pop("row")
     return {k: v[keep][order] for k, v in out.items()}
+
+
+def _sessions(ctx: EventContext, users: np.ndarray, scale: float, rng: np.random.Generator
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sessions of ``users``: (user row, day index, UTC start in epoch seconds, device code)."""
+    pop, cal = ctx.population, ctx.calendar
+    seg = pop.segment[users]
+    # How many: the segment's rate over the part of the window after signup, floored/capped.
+    lo = np.where(ctx.signup_day[users] > 0,
+                  cal.day_cdf[seg, np.maximum(ctx.signup_day[users] - 1, 0)], 0.0)
+    rate = np.array([s.sessions for s in SEGMENTS])[seg] * pop.activity[users] * (1.0 - lo)
+    n_sess = rng.poisson(rate * scale)
+    floor = np.array([s.min_sessions for s in SEGMENTS])[seg]
+    cap = np.array([s.max_sessions for s in SEGMENTS])[seg]
+    n_sess = np.clip(n_sess, floor, cap)
+    s_user = np.repeat(users, n_sess)
+    s_seg = pop.segment[s_user]
+    # When: a day after signup from the segment's calendar, a local hour -> UTC.
+    s_lo = np.repeat(lo, n_sess)
+    u = s_lo + rng.random(len(s_user)) * (1.0 - s_lo)
+    day = np.empty(len(s_user), dtype=np.int64)
+    hour = np.empty(len(s_user))
+    for k, spec in enumerate(SEGMENTS):
+        rows = np.flatnonzero(s_seg == k)
+        day[rows] = np.minimum(np.searchsorted(cal.day_cdf[k], u[rows]), N_DAYS - 1)
+        comp = np.array(spec.hours)
+        pick = rng.choice(len(comp), size=len(rows), p=comp[:, 2] / comp[:, 2].sum())
+        hour[rows] = rng.normal(comp[pick, 0], comp[pick, 1]) % 24.0
+    start_s = _local_to_utc_seconds(cal.start, day, hour, ctx.timezones[s_user])
+    # On the signup day itself nobody acts before signing up; nothing starts before the window.
+    start_s = np.maximum(start_s, pop.signup_s[s_user] + rng.uniform(30, 600, len(s_user)))
+    start_s = np.maximum(start_s, cal.start.value / 1e9 + rng.uniform(0, 3600, len(s_user)))
+    mobile_share = np.array([s.mobile_share for s in SEGMENTS])[s_seg]
+    r = rng.random(len(s_user))
+    s_device = np.where(r < mobile_share, 0,
+                        np.where(r < mobile_share + 0.8 * (1 - mobile_share), 1, 2))
+    return s_user, day, start_s, s_device
 
 
 def _part(rows: np.ndarray, type_: str, t: np.ndarray, *, item: np.ndarray | None = None,

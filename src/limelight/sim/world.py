@@ -52,7 +52,8 @@ def resolve_size(size: str | int) -> tuple[int, int, int]:
         ) from None
     if events < 100:
         raise ConfigError(f"size {events} is too small: ask for at least 100 events")
-    return max(30, events // 40), int(np.clip(events // 100, 30, 50_000)), events
+    # Below ~1,000 events the per-segment minimum of sessions makes the count approximate.
+    return max(10, events // 40), int(np.clip(events // 100, 30, 50_000)), events
 
 
 @dataclass
@@ -137,6 +138,8 @@ class _Blueprint:
 
 def _blueprint(size: str | int, seed: int) -> _Blueprint:
     n_users, n_items, target = resolve_size(size)
+    if int(seed) < 0:
+        raise ConfigError(f"seed must be >= 0, got {seed}")
     root = np.random.SeedSequence([int(seed), 20_240_601])
     rng_items, rng_users, rng_pilot = (np.random.default_rng(s) for s in root.spawn(3))
     end = pd.Timestamp("2025-01-01", tz="UTC") + pd.Timedelta(days=int(seed) % 365 + 150)
