@@ -116,8 +116,8 @@ class ProfilePreprocessor:
         """The same transformation for one profile given as a dict (missing keys = missing)."""
         self._check()
         get = features.get
-        log_x = np.array([_float(get(c)) for c in self.log_numeric], dtype=np.float64)
-        num_x = np.array([_float(get(c)) for c in self.numeric], dtype=np.float64)
+        log_x = _vector(get, self.log_numeric)
+        num_x = _vector(get, self.numeric)
         log_x = np.where(np.isnan(log_x), self._log_median, log_x)
         num_x = np.where(np.isnan(num_x), self._num_median, num_x)
         parts = [(positive_log1p(log_x) - self._log_mean) / self._log_scale,
@@ -215,6 +215,14 @@ class ProfilePreprocessor:
         if pca is not None:
             self._pca_mean = pca.mean_
             self._pca_components_t = pca.components_.T
+
+
+def _vector(get: Any, columns: list[str]) -> np.ndarray:
+    """Values of ``columns`` as floats (NaN for missing); a fast path for plain numbers."""
+    try:
+        return np.fromiter(map(get, columns), dtype=np.float64, count=len(columns))
+    except (TypeError, ValueError):
+        return np.array([_float(get(c)) for c in columns], dtype=np.float64)
 
 
 def _float(v: Any) -> float:

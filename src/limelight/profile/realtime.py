@@ -37,6 +37,8 @@ from limelight.profile.features import GEO_COLUMNS, SOCIAL_COLUMNS, ProfileBuild
 from limelight.profile.interests import INTEREST_PREFIX
 from limelight.profile.rfm import NO_PURCHASE, RFM_TABLE
 
+_HOUR_KEYS = [f"hour_{h:02d}" for h in range(24)]
+_DOW_KEYS = [f"dow_{d}" for d in range(7)]
 _HOUR_COS = HOUR_COS.tolist()
 _HOUR_SIN = HOUR_SIN.tolist()
 _REBASE_HALF_LIVES = 200.0  # keep 2**x far from float overflow on very long histories
@@ -127,6 +129,8 @@ class ProfileUpdater:
                               if static is not None else {})
         self._static_values = ({c: static[c].to_numpy(dtype=object) for c in self._static_cols}
                                if static is not None else {})
+        needed = set(getattr(getattr(segments, "preprocessor_", None), "columns", []))
+        self._static_needed = [c for c in self._static_cols if c in needed]
         self._users: dict[str, _UserState] = {}
         self._h = config.half_life_us
         self._weights = dict(config.event_weights)
@@ -168,7 +172,7 @@ class ProfileUpdater:
         if ts > self.now_us:
             self.now_us = ts
         if self.segments is not None:
-            st.segment = self.segments.assign_one(self._features(user, st, ts))
+            st.segment = self.segments.assign_one(self._features(user, st, ts, full=False))
 
     def learn_many(self, events: pd.DataFrame | Iterable[Mapping[str, Any]]) -> int:
         """``learn_one`` over events (a DataFrame is replayed sorted by time); returns count."""
@@ -322,8 +326,13 @@ class ProfileUpdater:
         frame.index.name = "user_id"
         return frame
 
-    def _features(self, user: str, st: _UserState, as_of_us: int) -> dict[str, Any]:
-        """Every scalar feature of one user at ``as_of`` (the segment model's inputs)."""
+    def _features(self, user: str, st: _UserState, as_of_us: int, *,
+                  full: bool = True) -> dict[str, Any]:
+        """Every scalar feature of one user at ``as_of`` (the segment model's inputs).
+
+        ``full=False`` (per-event segment assignment) leaves out what the segment model does not
+        read: the 31 histogram cells, RFM scores and static columns it does not use.
+        """
         n = st.n_events
         out: dict[str, Any] = {"n_events": n}
         types = st.types
@@ -343,16 +352,17 @@ class ProfileUpdater:
             out["mean_gap_hours"] = out["std_gap_hours"] = math.nan
         out.update(_funnel(out))
         hours = [c / n for c in st.hours]
-        for h in range(24):
-            out[f"hour_{h:02d}"] = hours[h]
-        for d in range(7):
-            out[f"dow_{d}"] = st.dows[d] / n
+        if full:
+            for h in range(24):
+                out[_HOUR_KEYS[h]] = hours[h]
+            for d in range(7):
+                out[_DOW_KEYS[d]] = st.dows[d] / n
         for part, (lo, hi) in DAYPARTS.items():
             out["share_" + part] = sum(hours[lo:hi])
-        out["share_weekend"] = out["dow_5"] + out["dow_6"]
+        out["share_weekend"] = (st.dows[5] + st.dows[6]) / n
         out["hour_cos"] = sum(x * c for x, c in zip(hours, _HOUR_COS, strict=True))
         out["hour_sin"] = sum(x * s for x, s in zip(hours, _HOUR_SIN, strict=True))
-        out.update(self._rfm_features(st, as_of_us))
+        out.update(self._rfm_features(st, as_of_us, scores=full))
         total = st.pos_total
         for c in self.interest_columns:
             a = st.cats.get(c, 0.0)
@@ -360,11 +370,12 @@ class ProfileUpdater:
         out["interest_strength"] = total * 2.0 ** ((st.t0 - as_of_us) / self._h)
         row = self._static_index.get(user)
         if row is not None:
-            for c in self._static_cols:
+            for c in (self._static_cols if full else self._static_needed):
                 out[c] = self._static_values[c][row]
         return out
 
-    def _rfm_features(self, st: _UserState, as_of_us: int) -> dict[str, Any]:
+    def _rfm_features(self, st: _UserState, as_of_us: int, *, scores: bool = True
+                      ) -> dict[str, Any]:
         orders = st.n_orders
         out: dict[str, Any] = {
             "recency_days": (math.nan if st.last_purchase_ts is None
@@ -377,6 +388,8 @@ class ProfileUpdater:
             "discount_share": (st.n_discounted / st.n_purchase_lines
                                if st.n_purchase_lines > 0 else math.nan),
         }
+        if not scores:
+            return out
         if orders > 0:
             b = self.rfm_boundaries
             r = 5 - bisect_left(b["recency_days"], out["recency_days"])
