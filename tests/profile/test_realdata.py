@@ -98,10 +98,10 @@ def test_filmtrust_trust_graph(filmtrust_dir: Path) -> None:
     for s, d, w in trust[["src", "dst", "w"]].itertuples(index=False):
         a[pos[s], pos[d]] += w
     out = a.sum(axis=1)
+    spread_t = np.where(out[:, None] > 0, a / np.where(out > 0, out, 1)[:, None], 1 / n).T
     r = np.full(n, 1 / n)
     for _ in range(200):
-        spread = np.where(out[:, None] > 0, a / np.where(out > 0, out, 1)[:, None], 1 / n)
-        r = 0.15 / n + 0.85 * spread.T @ r
+        r = 0.15 / n + 0.85 * spread_t @ r
     np.testing.assert_allclose(profiles["pagerank"].to_numpy() / n, r / r.sum(), rtol=1e-6)
     top = profiles["pagerank"].idxmax()
     assert profiles.loc[top, "in_degree"] >= np.percentile(profiles["in_degree"], 99)
