@@ -199,7 +199,7 @@ class Segments(BaseModel):
 class Health(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "status": "ok", "model_version": "v0003", "model": "als", "items": 1682,
-        "users": 943, "uptime_s": 12.5, "error": None}]})
+        "users": 943, "uptime_s": 12.5, "profiles": "ready", "error": None}]})
 
     status: Literal["ok", "degraded"]
     model_version: str | None
@@ -207,6 +207,8 @@ class Health(BaseModel):
     items: int
     users: int
     uptime_s: float
+    profiles: Literal["off", "building", "ready", "failed"] = Field(
+        description="real-time profiles: built in the background after start-up")
     error: str | None
 
 

@@ -108,6 +108,7 @@ class ServingState:
         self.attributes: dict[str, dict[str, Any]] = {}
         self.exposure = ExposureCounter()
         self.profiles: Any = None  # limelight.profile.realtime.ProfileUpdater when built
+        self.profiles_status = "off"  # off, building, ready or failed
         self.segments: Any = None  # user_id -> segment id, when segments were built
         self.segment_descriptions: dict[str, str] = {}
         self._segment_rows: list[dict[str, Any]] = []
@@ -260,6 +261,7 @@ class ServingState:
         """Build profiles and the real-time updater in a background thread."""
         if self._profile_thread is not None:
             return
+        self.profiles_status = "building"
         self._profile_thread = threading.Thread(target=self._build_profiles,
                                                 name="limelight-profiles", daemon=True)
         self._profile_thread.start()
@@ -274,6 +276,7 @@ class ServingState:
             from limelight.profile.features import ProfileBuilder
             from limelight.profile.realtime import ProfileUpdater
         except ImportError:
+            self.profiles_status = "off"
             return
         try:
             with self.write_lock:
@@ -288,10 +291,12 @@ class ServingState:
                     updater.learn_one(event)
                 self._profile_pending = None
                 self.profiles = updater
+                self.profiles_status = "ready"
         except Exception:
             log.exception("profiles could not be built; profile features stay unavailable")
             with self.write_lock:
                 self._profile_pending = None
+                self.profiles_status = "failed"
 
     def _segment_model(self) -> Any:
         """The latest build's segment model, so live events also refresh segments."""

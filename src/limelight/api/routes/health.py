@@ -26,6 +26,7 @@ async def health(request: Request, state: State) -> Any:
         "items": snapshot.catalog.n_items if snapshot else 0,
         "users": len(snapshot.histories) if snapshot else 0,
         "uptime_s": round(time.time() - request.app.state.started_at, 3),
+        "profiles": state.profiles_status,
         "error": state.load_error})
 
 
