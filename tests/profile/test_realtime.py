@@ -80,6 +80,12 @@ def test_replay_matches_batch_on_sample_world(world: Any, world_builder: Profile
                                               method: str) -> None:
     profiles = world_builder.profiles_
     model = SegmentModel(method=method, k=4, random_state=0).fit(profiles)
+    if method == "gmm":  # the per-event posterior must match for every covariance kind
+        full = SegmentModel(method="gmm", k=3, covariance_type="full").fit(profiles)
+        some = profiles[profiles["n_events"] > 0].iloc[:40]
+        expected = full.assign(some)
+        got = [full.assign_one(row.to_dict()) for _, row in some.iterrows()]
+        assert [g[0] for g in got] == expected["segment_id"].tolist()
     updater = ProfileUpdater.from_builder(world_builder, model)
     updater.learn_many(world.events)
     as_of = world_builder.as_of_us_
