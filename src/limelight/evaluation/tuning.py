@@ -91,6 +91,7 @@ DEFAULT_SPACES: dict[str, SearchSpace] = {
         "bias_regularization": {"type": "log", "low": 1e-3, "high": 1.0},
         "n_epochs": {"type": "int", "low": 5, "high": 30},
         "neighbor_weight": {"type": "float", "low": 0.0, "high": 0.8},
+        "user_neighbor_weight": {"type": "float", "low": 0.0, "high": 0.5},
     },
     "mf_sgd": {
         "n_factors": {"type": "int", "low": 4, "high": 128, "log": True},
@@ -98,6 +99,7 @@ DEFAULT_SPACES: dict[str, SearchSpace] = {
         "regularization": {"type": "log", "low": 1e-3, "high": 0.3},
         "n_epochs": {"type": "int", "low": 10, "high": 60},
         "neighbor_weight": {"type": "float", "low": 0.0, "high": 0.8},
+        "user_neighbor_weight": {"type": "float", "low": 0.0, "high": 0.5},
     },
     "knn_baseline": {
         "n_neighbors": {"type": "int", "low": 10, "high": 200, "log": True},
