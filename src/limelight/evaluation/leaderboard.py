@@ -124,6 +124,9 @@ class Leaderboard:
         from rich.table import Table
 
         console = console or Console()
+        if columns is None and console.width < 140 and self.primary_metric not in ("rmse",
+                                                                                     "mae"):
+            columns = COMPACT_COLUMNS  # a narrow terminal: the full set stays in the JSON
         rows = self.table_rows(columns)
         table = Table(title=f"{self.dataset} -- {self.protocol} protocol "
                             f"(by {self.primary_metric})")
