@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from limelight.data.sources.movielens import LINE, _need
 
@@ -37,41 +40,48 @@ def load_online_retail(directory: str | Path) -> dict[str, pd.DataFrame]:
     path = _need(Path(directory) / FILE)
     with gzip.open(path, "rb") as fh:
         data = fh.read()
-    lines = data.decode("utf-8", errors="replace").splitlines()[1:]
-    df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, compression=None)
-    if len(df) != len(lines):  # a quoted field spans lines: fall back to rebuilt rows
-        lines = df.apply(lambda r: ",".join(r), axis=1).tolist()
-    invoice = df["InvoiceNo"].str.strip()
-    is_return = invoice.str.upper().str.startswith("C")
-    qty = pd.to_numeric(df["Quantity"], errors="coerce")
-    customer = df["CustomerID"].str.strip().str.removesuffix(".0")
-    events = pd.DataFrame({
-        "event_id": ("or:" + invoice + ":" + df["StockCode"].str.strip() + ":"
-                     + df["Quantity"].str.strip() + ":" + df["UnitPrice"].str.strip()),
+    header = data[:data.index(b"\n")].decode().strip().split(",")
+    table = pacsv.read_csv(io.BytesIO(data), convert_options=pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in header}, strings_can_be_null=False))
+    lines = pc.list_flatten(pc.split_pattern(
+        pa.array([data.decode("utf-8", errors="replace")]), "\n"))[1:]
+    lines = lines.filter(pc.not_equal(lines, ""))
+    if len(lines) != table.num_rows:  # a quoted field spans lines: rebuild the rows instead
+        lines = pc.binary_join_element_wise(*table.columns, ",")
+    col = {c: pc.utf8_trim_whitespace(table[c]) for c in header}
+    invoice = col["InvoiceNo"]
+    is_return = pc.starts_with(pc.utf8_upper(invoice), "C")
+    # a cancellation's quantity is stored as the (positive) number of units returned
+    quantity = pc.if_else(is_return, pc.replace_substring_regex(col["Quantity"], "^-", ""),
+                          col["Quantity"])
+    customer = pc.replace_substring_regex(col["CustomerID"], r"\.0$", "")
+    events = pa.table({
+        "event_id": pc.binary_join_element_wise(
+            "or", invoice, col["StockCode"], col["Quantity"], col["UnitPrice"], ":"),
         "user_id": customer,
-        "item_id": df["StockCode"].str.strip(),
-        "type": np.where(is_return, "return", "purchase"),
-        "value": df["UnitPrice"],
-        "quantity": np.where(is_return, qty.abs(), qty).astype(str),
-        "timestamp": df["InvoiceDate"],
+        "item_id": col["StockCode"],
+        "type": pc.if_else(is_return, "return", "purchase"),
+        "value": col["UnitPrice"],
+        "quantity": quantity,
+        "timestamp": col["InvoiceDate"],
         "session_id": invoice,
-        "geo": df["Country"],
-        LINE: np.arange(2, len(df) + 2),
+        "geo": col["Country"],
+        LINE: pa.array(np.arange(2, table.num_rows + 2)),
         "__raw": lines,
-    })
-    events.loc[qty.isna(), "quantity"] = df.loc[qty.isna(), "Quantity"]
+    }).to_pandas()
+    df = pa.table({"StockCode": col["StockCode"], "Description": col["Description"],
+                   "UnitPrice": col["UnitPrice"], "Country": col["Country"]}).to_pandas()
     price = pd.to_numeric(df["UnitPrice"], errors="coerce")
     described = df.assign(price=price.where(price > 0))
-    described["Description"] = described["Description"].str.strip()
     titles = _most_frequent(described[described["Description"] != ""], "StockCode",
                             "Description")
     prices = described.groupby("StockCode")["price"].median()
     codes = pd.Index(pd.unique(df["StockCode"]))
     items = pd.DataFrame({
-        "item_id": codes.str.strip(), "title": titles.reindex(codes).to_numpy(),
+        "item_id": codes, "title": titles.reindex(codes).to_numpy(),
         "price": prices.reindex(codes).round(2).to_numpy(), "currency": "GBP",
     })
-    known = df.assign(user_id=customer)[customer != ""]
+    known = df.assign(user_id=events["user_id"])[events["user_id"] != ""]
     users = _most_frequent(known, "user_id", "Country").rename("country").reset_index()
     return {"users": users, "items": items, "events": events}
 
