@@ -99,6 +99,9 @@ def test_replay_matches_batch_on_sample_world(world: Any, world_builder: Profile
     for user in users[:: max(1, len(users) // 20)]:
         last = updater.profile(user)["last_seen"]
         assert updater.segment(user) == updater.assign(user, as_of=last)
+    lazy = ProfileUpdater.from_builder(world_builder, model, assign_on="read")
+    lazy.learn_many(world.events)
+    assert all(lazy.segment(u) == updater.segment(u) for u in users)
     batch_segments = model.assign(profiles.loc[users])
     assert (live["segment_id"].to_numpy() == batch_segments["segment_id"].to_numpy()).all()
     if method == "gmm":
