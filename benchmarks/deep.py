@@ -1,0 +1,193 @@
+"""Deep models on MovieLens 100K: SASRec, factorization-machine cold start, two-stage ranking.
+
+Measured, with the official evaluation code (``limelight.evaluation``):
+
+1. **temporal** -- the ranking protocol of ``benchmarks/ml100k.py`` (per user, the last 20% of
+   interactions by (timestamp, item) are the test; full ranking, training items excluded):
+   SASRec next to EASE and popularity. Target: SASRec NDCG@10 >= 0.215.
+2. **loo** -- leave-last-one-out (each user's last item is the test, full ranking): HR@10 and
+   NDCG@10 of SASRec, EASE and popularity.
+3. **cold** -- 20% of users held out of training entirely; only their demographics (age band,
+   gender, occupation, zip region) are known. FM vs popularity. Target: +10% NDCG@10.
+4. **two_stage** -- ALS candidates re-ranked by gradient boosting vs ALS alone (temporal).
+
+Every deep model's fit time is reported (target: < 180 s on 2 CPU cores, ``--threads 2``).
+Hyperparameters are fixed (chosen beforehand, never on the test data).
+
+Run::
+
+    python benchmarks/deep.py --data-dir ../shared/data/ml-100k [--threads 2] [--only temporal]
+
+Writes ``benchmarks/results/deep.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from rich.console import Console
+from rich.table import Table
+
+from limelight.evaluation.protocol import evaluate_ranking
+from limelight.evaluation.split import HeldOutUsers, LeaveLastOut, TemporalHoldout, ml100k_dataset
+from limelight.models.registry import create
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = {"sasrec_ndcg@10": 0.215, "cold_start_gain": 0.10, "fit_seconds": 180.0}
+EASE = {"regularization": 500.0}
+SASREC = {"n_factors": 64, "n_layers": 2, "n_heads": 2, "max_len": 200, "dropout": 0.2,
+          "n_epochs": 60, "batch_size": 128, "learning_rate": 2e-3, "random_state": 0}
+FM_COLD = {"loss": "softmax", "n_factors": 16, "n_epochs": 10, "regularization": 0.1,
+           "user_id_dropout": 1.0, "context_fields": (), "random_state": 0}
+ALS = {"n_factors": 64, "n_epochs": 15, "regularization": 0.1, "alpha": 5.0}
+SECTIONS = ("temporal", "loo", "cold", "two_stage")
+
+
+def _default_data_dir() -> Path:
+    root = os.environ.get("LIMELIGHT_DATA_DIR")
+    return Path(root) / "ml-100k" if root else REPO.parent / "shared" / "data" / "ml-100k"
+
+
+def demographic_features(dataset: Any, data_dir: Path) -> None:
+    """Attach ML-100K user demographics (age band, gender, occupation, first zip digit) and
+    item genres as one-hot feature matrices."""
+    users = pd.read_csv(data_dir / "u.user", sep="|", header=None, encoding="latin-1",
+                        names=["user_id", "age", "gender", "occupation", "zip"])
+    bands = pd.cut(users["age"], [0, 18, 25, 35, 45, 50, 56, 200], right=False).astype(str)
+    tokens = [[f"age={a}", f"gender={g}", f"occupation={o}", f"region={str(z)[:1]}"]
+              for a, g, o, z in zip(bands, users["gender"], users["occupation"], users["zip"],
+                                    strict=True)]
+    rows = dataset.users.index(users["user_id"].astype(str).to_numpy(), missing="ignore")
+    dataset.user_features, dataset.user_feature_names = _one_hot(rows, tokens, dataset.n_users)
+    genres = [line.split("|")[0] for line in
+              (data_dir / "u.genre").read_text(encoding="latin-1").splitlines() if line]
+    items = pd.read_csv(data_dir / "u.item", sep="|", header=None, encoding="latin-1")
+    flags = items.iloc[:, 5:5 + len(genres)].to_numpy(bool)
+    item_tokens = [[f"genre={g}" for g, on in zip(genres, row, strict=True) if on]
+                   for row in flags]
+    item_rows = dataset.items.index(items[0].astype(str).to_numpy(), missing="ignore")
+    dataset.item_features, dataset.item_feature_names = _one_hot(item_rows, item_tokens,
+                                                                 dataset.n_items)
+
+
+def _one_hot(rows: np.ndarray, tokens: list[list[str]], n_rows: int
+             ) -> tuple[sp.csr_matrix, list[str]]:
+    names = sorted({t for row in tokens for t in row})
+    column = {name: j for j, name in enumerate(names)}
+    pairs = [(r, column[t]) for r, row in zip(rows, tokens, strict=True) if r >= 0 for t in row]
+    r_idx, c_idx = zip(*pairs, strict=True) if pairs else ((), ())
+    matrix = sp.csr_matrix((np.ones(len(pairs), np.float32), (r_idx, c_idx)),
+                           shape=(n_rows, len(names)))
+    return matrix, names
+
+
+def _fit_eval(name: str, params: dict[str, Any], train: Any, test: Any,
+              history: Any = None) -> dict[str, Any]:
+    model = create(name, **params)
+    start = time.perf_counter()
+    model.fit(train)
+    fit_seconds = time.perf_counter() - start
+    metrics = evaluate_ranking(model, train, test, history=history, extras=False)
+    return {"model": name, "fit_seconds": fit_seconds, "params": params,
+            "ndcg@10": metrics["ndcg@10"], "hit_rate@10": metrics["hit_rate@10"],
+            "recall@10": metrics["recall@10"], "users": metrics["users"],
+            "epochs_run": len(getattr(model, "history_", []) or [])}
+
+
+def _table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for col in ("model", "NDCG@10", "HR@10", "Recall@10", "fit s", "users"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for r in rows:
+        table.add_row(r["model"], f"{r['ndcg@10']:.4f}", f"{r['hit_rate@10']:.4f}",
+                      f"{r['recall@10']:.4f}", f"{r['fit_seconds']:.1f}", str(r["users"]))
+    return table
+
+
+def run(data_dir: Path, sections: tuple[str, ...], console: Console) -> dict[str, Any]:
+    dataset = ml100k_dataset(data_dir, implicit=True)
+    out: dict[str, Any] = {"targets": TARGETS}
+    if "temporal" in sections:
+        train, test = TemporalHoldout(0.2).split(dataset)
+        rows = [_fit_eval("popularity", {}, train, test), _fit_eval("ease", EASE, train, test),
+                _fit_eval("sasrec", SASREC, train, test)]
+        console.print(_table("ML-100K temporal 80/20, full ranking", rows))
+        out["temporal"] = rows
+    if "loo" in sections:
+        train, test = LeaveLastOut(1).split(dataset)
+        rows = [_fit_eval("popularity", {}, train, test), _fit_eval("ease", EASE, train, test),
+                _fit_eval("sasrec", SASREC, train, test)]
+        console.print(_table("ML-100K leave-last-one-out, full ranking", rows))
+        out["loo"] = rows
+    if "cold" in sections:
+        featured = ml100k_dataset(data_dir, implicit=True)
+        demographic_features(featured, data_dir)
+        train, history, test = HeldOutUsers(0.2, given=0, random_state=0).split_with_history(
+            featured)
+        rows = [_fit_eval("popularity", {}, train, test, history),
+                _fit_eval("fm", FM_COLD, train, test, history)]
+        console.print(_table("ML-100K user cold start (20% of users unseen, demographics "
+                             "known)", rows))
+        out["cold"] = rows
+        out["cold_start_gain"] = rows[1]["ndcg@10"] / rows[0]["ndcg@10"] - 1.0
+    if "two_stage" in sections:
+        featured = ml100k_dataset(data_dir, implicit=True)
+        demographic_features(featured, data_dir)
+        train, test = TemporalHoldout(0.2).split(featured)
+        rows = [_fit_eval("als", ALS, train, test),
+                _fit_eval("two_stage", {"retriever": "als", "retriever_params": ALS,
+                                        "n_candidates": 100}, train, test)]
+        console.print(_table("ML-100K temporal 80/20: ALS vs ALS + GBDT re-ranking", rows))
+        out["two_stage"] = rows
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=_default_data_dir())
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument("--only", choices=SECTIONS, action="append",
+                        help="run only these sections (repeatable)")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "deep.json")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    console = Console()
+    sections = tuple(args.only or SECTIONS)
+    started = time.perf_counter()
+    result = run(args.data_dir, sections, console)
+    result.update({"threads": args.threads, "total_seconds": time.perf_counter() - started,
+                   "device": "cuda" if torch.cuda.is_available() else "cpu"})
+    checks = []
+    for key in ("temporal", "loo"):
+        for row in result.get(key, []):
+            if row["model"] == "sasrec":
+                checks.append((f"{key}: SASRec fit < {TARGETS['fit_seconds']:.0f} s",
+                               row["fit_seconds"] < TARGETS["fit_seconds"]))
+    for row in result.get("temporal", []):
+        if row["model"] == "sasrec":
+            checks.append((f"SASRec NDCG@10 {row['ndcg@10']:.4f} >= 0.215",
+                           row["ndcg@10"] >= TARGETS["sasrec_ndcg@10"]))
+    if "cold_start_gain" in result:
+        checks.append((f"FM cold start gain {result['cold_start_gain']:+.1%} >= +10%",
+                       result["cold_start_gain"] >= TARGETS["cold_start_gain"]))
+    for text, ok in checks:
+        console.print(f"[{'green' if ok else 'red'}]{'PASS' if ok else 'MISS'}[/] {text}")
+    result["checks"] = [{"check": text, "ok": ok} for text, ok in checks]
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({**previous, **result}, indent=2, default=str))
+    console.print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
