@@ -16,16 +16,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from limelight.api.live import (
+    EVENT_COLUMNS,
+    FEEDBACK_TYPES,
+    Provisional,
+    accepted_rows,
+    precheck,
+    smoke_test,
+)
+from limelight.api.profiles import ProfileState
 from limelight.data.schema import register_event_type
 from limelight.data.vocab import IdVocab
 from limelight.errors import ArtifactError
@@ -41,12 +48,9 @@ from limelight.store.base import EventStore
 
 log = logging.getLogger(__name__)
 
-#: Feedback event types; ``hide`` is registered here (it names an item).
-FEEDBACK_TYPES = ("not_interested", "hide")
 #: A category-level "not interested" is stored with this prefix in the event's text field.
 CATEGORY_PREFIX = "category:"
 USER_ATTRIBUTES = ("age", "gender", "country", "region")
-EVENT_COLUMNS = ["event_id", "user_id", "item_id", "type", "value", "timestamp", "review_text"]
 
 register_event_type("hide", needs_item=True)
 
@@ -85,7 +89,7 @@ class Feedback:
         return True
 
 
-class ServingState:
+class ServingState(ProfileState):
     """The state behind one API app.
 
     Parameters
@@ -107,12 +111,6 @@ class ServingState:
         self.feedback = Feedback()
         self.attributes: dict[str, dict[str, Any]] = {}
         self.exposure = ExposureCounter()
-        self.profiles: Any = None  # limelight.profile.realtime.ProfileUpdater when built
-        self.profiles_status = "off"  # off, building, ready or failed
-        self.segments: Any = None  # user_id -> segment id, when segments were built
-        self.segment_descriptions: dict[str, str] = {}
-        self._segment_rows: list[dict[str, Any]] = []
-        self._segment_model_obj: Any = None
         self.write_lock = threading.RLock()  # store write + in-memory apply are one step
         self._pending: list[dict[str, Any]] | None = None
         self._reload_lock = threading.Lock()
@@ -120,8 +118,7 @@ class ServingState:
         self._watcher: threading.Thread | None = None
         self._pointer_mtime: float | None = None
         self.on_swap: list[Any] = []  # callbacks(snapshot) run after a switch
-        self._profile_thread: threading.Thread | None = None
-        self._profile_pending: list[dict[str, Any]] | None = None
+        self._init_profiles()
         self._recent_ids: set[str] = set()  # event ids accepted lately (duplicate hint)
         from limelight.privacy.pseudonymize import pseudonymizer_from_settings
 
@@ -200,107 +197,14 @@ class ServingState:
                             name=str(metadata.get("name", type(model).__name__)),
                             metadata=metadata, pipeline=pipeline, catalog=catalog,
                             histories=histories, popularity=popularity, model_users=model_users)
-        _smoke_test(snapshot)
+        smoke_test(snapshot)
         return snapshot
-
-    def _load_segments(self) -> None:
-        """Segments and memberships of the latest profile build, when there is one."""
-        self._segment_rows, self._segment_model_obj = [], None
-        try:
-            from limelight.profile.repository import ProfileRepository
-
-            repo = ProfileRepository(self.store)
-            if repo.latest_version() is None:
-                return
-            members = repo.memberships()
-            table = repo.segments()
-            model = repo.segment_model()
-        except Exception:  # no profile build yet, or a store without SQL tables
-            log.info("no stored segments", exc_info=True)
-            return
-        self.segments = {str(u): str(s) for u, s in members["segment_id"].items()
-                         if not pd.isna(s)}
-        self.segment_descriptions = {str(r.segment_id): str(r.description)
-                                     for r in table.itertuples(index=False)}
-        self._segment_rows = [{"segment": str(r.segment_id), "size": int(r.size),
-                               "description": str(r.description)}
-                              for r in table.itertuples(index=False)]
-        self._segment_model_obj = model
-
-    def segment_of(self, user_id: str) -> str | None:
-        if self.profiles is not None:
-            try:
-                found = self.profiles.segment(user_id)
-            except Exception:
-                found = None
-            if found is not None:
-                return str(found[0])
-        if isinstance(self.segments, Mapping):
-            value = self.segments.get(user_id)
-            return None if value is None else str(value)
-        return None
 
     def key(self, user_id: str) -> str:
         """The id the store knows a user by (their pseudonym when ingest pseudonymizes)."""
         if self._pseudonymizer is None:
             return user_id
         return self._pseudonymizer(user_id.strip())
-
-    def segment_table(self) -> list[dict[str, Any]]:
-        """Segments with size and description (empty when no segments were built)."""
-        if self._segment_rows:
-            return list(self._segment_rows)
-        if not isinstance(self.segments, Mapping) or not self.segments:
-            return []
-        counts = Counter(str(v) for v in self.segments.values())
-        return [{"segment": seg, "size": size, "description": self.segment_descriptions.get(seg)}
-                for seg, size in sorted(counts.items())]
-
-    # -- profiles ------------------------------------------------------------------------------
-    def start_profiles(self) -> None:
-        """Build profiles and the real-time updater in a background thread."""
-        if self._profile_thread is not None:
-            return
-        self.profiles_status = "building"
-        self._profile_thread = threading.Thread(target=self._build_profiles,
-                                                name="limelight-profiles", daemon=True)
-        self._profile_thread.start()
-
-    def stop_profiles(self) -> None:
-        thread, self._profile_thread = self._profile_thread, None
-        if thread is not None:
-            thread.join(timeout=0.1)  # a daemon: an unfinished build dies with the process
-
-    def _build_profiles(self) -> None:
-        try:
-            from limelight.profile.features import ProfileBuilder
-            from limelight.profile.realtime import ProfileUpdater
-        except ImportError:
-            self.profiles_status = "off"
-            return
-        try:
-            with self.write_lock:
-                self._profile_pending = []
-                events = self.store.read("events")
-            builder = ProfileBuilder().fit(self.store)
-            updater = ProfileUpdater.from_builder(builder, self._segment_model())
-            # the updater starts empty: replaying the history gives the batch build's values
-            updater.learn_many(events)
-            with self.write_lock:
-                for event in self._profile_pending or []:
-                    updater.learn_one(event)
-                self._profile_pending = None
-                self.profiles = updater
-                self.profiles_status = "ready"
-        except Exception:
-            log.exception("profiles could not be built; profile features stay unavailable")
-            with self.write_lock:
-                self._profile_pending = None
-                self.profiles_status = "failed"
-
-    def _segment_model(self) -> Any:
-        """The latest build's segment model, so live events also refresh segments."""
-        return self._segment_model_obj
 
     # -- watching the active pointer ------------------------------------------------------------
     def _mtime(self) -> float | None:
@@ -407,7 +311,7 @@ class ServingState:
         the event while the durable write is still running. None when not applied.
         """
         snapshot = self.snapshot
-        checked = _precheck(record, self.settings) if snapshot is not None else None
+        checked = precheck(record, self.settings) if snapshot is not None else None
         if checked is None:
             return None
         user, item, kind, value = checked
@@ -448,7 +352,7 @@ class ServingState:
             report = ingest_records(self.store, records, "events", source_name=source_name,
                                     settings=self.settings)
             if report.accepted:
-                rows = self._accepted_rows(records, report)
+                rows = accepted_rows(records, report, self.settings, self.store)
                 self.apply_events(rows, provisional=provisional)
                 self._recent_ids.update(str(i) for i in report.accepted_event_ids)
                 if len(self._recent_ids) > 100_000:
@@ -456,40 +360,6 @@ class ServingState:
             elif provisional is not None:
                 provisional.undo()
         return report
-
-    def _accepted_rows(self, records: list[Any], report: Any) -> list[dict[str, Any]]:
-        """The accepted events of an ingest, in request order.
-
-        Without duplicates every row that was not rejected was stored, so the rows come from
-        the request itself (normalised as ingest does: trimmed ids, lower-case type); with
-        duplicates, or pseudonymized ids, they are read back from the store by event id.
-        """
-        rejected = {int(line) - 1 for line, _ in report.rejections}
-        complete = len(report.rejections) == report.rejected
-        if report.duplicates == 0 and complete and not self.settings.ingest.pseudonymize:
-            rows = []
-            for k, record in enumerate(records):
-                if k in rejected or not isinstance(record, dict):
-                    continue
-                value = record.get("value")
-                try:
-                    value = None if value is None else float(value)
-                except (TypeError, ValueError):
-                    value = None
-                rows.append({"user_id": str(record["user_id"]).strip(),
-                             "item_id": _str(record.get("item_id")),
-                             "type": str(record["type"]).strip().lower(), "value": value,
-                             "timestamp": record.get("timestamp"),
-                             "review_text": _str(record.get("review_text"))})
-            if len(rows) == report.accepted:
-                for row in rows:
-                    if row["item_id"] is not None:
-                        row["item_id"] = row["item_id"].strip()
-                return rows
-        ids = report.accepted_event_ids
-        quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in ids)
-        frame = self.store.read("events", columns=EVENT_COLUMNS, where=f"event_id IN ({quoted})")
-        return frame.sort_values("timestamp", kind="stable").to_dict("records")
 
     # -- per request ---------------------------------------------------------------------------
     def user_context(self, snapshot: Snapshot, user_id: str,
@@ -531,90 +401,3 @@ def _str(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and value != value):
         return None
     return str(value)
-
-
-@dataclass
-class Provisional:
-    """An event applied to a snapshot's history ahead of its store write."""
-
-    snapshot: Snapshot
-    user_id: str
-    item_idx: int
-    type: str
-
-    def undo(self) -> None:
-        self.snapshot.histories.remove_last(self.user_id, self.item_idx, self.type)
-
-
-def _precheck(record: Any, settings: Settings) -> tuple[str, str, str, float | None] | None:
-    """(user, item, type, value) when ``record`` passes ingest's checks for an item event
-    that counts in the history; None when in doubt (ingest then decides alone)."""
-    if not isinstance(record, dict):
-        return None
-    from limelight.data.schema import EVENT_TYPES
-
-    user, item, kind = record.get("user_id"), record.get("item_id"), record.get("type")
-    if not isinstance(user, str | int) or not isinstance(item, str | int) or \
-            not isinstance(kind, str):
-        return None
-    user, item, kind = str(user).strip(), str(item).strip(), kind.strip().lower()
-    if not user or not item or kind not in EVENT_TYPES or kind in FEEDBACK_TYPES:
-        return None
-    value = record.get("value")
-    if value is not None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            return None
-        value = float(value)
-    stamp = _epoch_seconds(record.get("timestamp"))
-    if stamp is None:
-        return None
-    try:
-        low = datetime.fromisoformat(settings.ingest.min_timestamp).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    if not low.timestamp() <= stamp <= time.time() + settings.ingest.max_future_seconds:
-        return None
-    return user, item, kind, value
-
-
-def _epoch_seconds(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) if 1e8 < value < 1e10 else None  # plain epoch seconds only
-    if not isinstance(value, str):
-        return None
-    try:
-        stamp = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    return stamp.timestamp()
-
-
-def _smoke_test(snapshot: Snapshot) -> None:
-    """Answer one request per scoring path before a version is swapped in: a model that
-    cannot score (e.g. an artifact from an incompatible release) is refused at load time,
-    so the previous version keeps serving instead of requests failing."""
-    from limelight.errors import ArtifactError
-    from limelight.pipeline.context import RecRequest
-
-    histories = snapshot.histories
-    try:
-        if len(snapshot.model_users):
-            known = str(snapshot.model_users.ids[0])
-            user = UserContext(known, 0, histories.get(known))
-            snapshot.pipeline.recommend(user, RecRequest(n=3, diversity=0.3, explain=True))
-        if snapshot.catalog.n_items:
-            item = int(snapshot.catalog.items.get(str(snapshot.catalog.items.ids[0])))
-            from limelight.pipeline.history import HistoryIndex
-
-            probe = HistoryIndex(event_weights={"view": 1.0})
-            probe.append("probe", item, "view")
-            snapshot.pipeline.recommend(UserContext("probe", -1, probe.get("probe")),
-                                        RecRequest(n=3))
-            snapshot.pipeline.similar(item, 3)
-    except Exception as exc:
-        raise ArtifactError(f"version {snapshot.version} cannot serve requests "
-                            f"({type(exc).__name__}: {exc}); retrain it with this release") from exc
