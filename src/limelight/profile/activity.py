@@ -32,9 +32,13 @@ def prepare_events(con: duckdb.DuckDBPyConnection, as_of_us: int | None) -> int:
     One window pass also numbers each user's events (``pos`` of ``n``) and item events
     (``item_pos`` of ``n_item``), so the behaviour sequence needs no second sort.
     """
+    latest, missing_ids = con.execute(
+        "SELECT max(epoch_us(timestamp)), count(*) - count(event_id) FROM events_in").fetchone()
     if as_of_us is None:
-        as_of_us = con.execute("SELECT max(epoch_us(timestamp)) FROM events_in").fetchone()[0]
-        as_of_us = as_of_us or 0
+        as_of_us = latest or 0
+    # Arrival order breaks ties only where event ids are missing; numbering rows costs a
+    # single-threaded pass, so it is skipped when every event has an id.
+    arrival = "row_number() OVER ()" if missing_ids else "0"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE ev AS
         SELECT *, lag(ts) OVER w AS prev_ts, lag(session_id) OVER w AS prev_session,
@@ -42,12 +46,13 @@ def prepare_events(con: duckdb.DuckDBPyConnection, as_of_us: int | None) -> int:
                count(item_id) OVER w AS item_pos, count(item_id) OVER u AS n_item
         FROM (SELECT user_id, item_id, lower(trim(type)) AS type, value, quantity,
                      epoch_us(timestamp) AS ts, session_id, campaign_id,
-                     coalesce(event_id, '') AS event_id, row_number() OVER () AS arrival
+                     coalesce(event_id, '') AS event_id, {arrival} AS arrival
               FROM events_in WHERE user_id IS NOT NULL AND timestamp IS NOT NULL)
         WHERE ts <= {int(as_of_us)}
         WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_id, arrival
                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
-               u AS (PARTITION BY user_id)
+               u AS (PARTITION BY user_id ORDER BY ts, event_id, arrival
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
     """)
     return int(as_of_us)
 
