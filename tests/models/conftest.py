@@ -47,8 +47,8 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Recommender]]] = [
                                         ("item_knn", {"n_neighbors": 10}),
                                         ("rp3beta", {"binary": False})])),
     # deep models (torch, the ``deep`` extra): tiny and CPU-only so the suite stays fast
-    ("fm", _factory("fm", n_factors=8, n_epochs=15, batch_size=32, learning_rate=0.05,
-                    device="cpu")),
+    ("fm", _factory("fm", n_factors=8, n_epochs=20, batch_size=32, learning_rate=0.02,
+                    regularization=1e-3, device="cpu")),
     ("sasrec", _factory("sasrec", n_factors=16, n_layers=1, n_heads=1, max_len=8,
                         n_epochs=10, batch_size=16, learning_rate=0.01, device="cpu")),
     ("two_stage", _factory("two_stage", retriever="popularity", n_candidates=10)),
