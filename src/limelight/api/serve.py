@@ -7,6 +7,7 @@ installed, and access logging is off on the hot path (``/metrics`` counts every 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,9 @@ def demo_serve_step(ctx: Any) -> dict[str, Any]:
         else:
             print(f"serving at {url}\n{curl_example(url, user_id)}", flush=True)
 
-    serve(settings, ctx.store, artifacts_dir=ctx.workdir / "artifacts", on_ready=ready)
+    # Ctrl-C is how this step ends: the job's summary still prints afterwards
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(settings, ctx.store, artifacts_dir=ctx.workdir / "artifacts", on_ready=ready)
     url = shown.get("url", f"http://127.0.0.1:{settings.serve.port}")
     return {"url": url, "curl": curl_example(url, user_id),
             "summary": f"served at {url} (stopped)"}
