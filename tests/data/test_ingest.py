@@ -111,6 +111,25 @@ def test_small_chunks_give_the_same_result(tmp_path, settings):
     assert results[0][:4] == (20_000, 19_999, 0, 1) and results[0][5] == [125]
 
 
+def test_repeats_across_and_within_batches_into_a_fresh_store(tmp_path, settings):
+    """Batches skip probing a store that holds only this run's events; repeats still count."""
+    from limelight.store.duckdb import DuckDBEventStore
+
+    rows = [f"u{i},i{i % 70},view,{1704067200 + i},,,\n" for i in range(3_000)]
+    rows += rows[1_000:1_400]  # repeats of earlier batches
+    rows += [rows[10]] * 3 + [rows[2_999]]  # repeats inside batches (and of the last row)
+    path = _write(tmp_path / "rep.csv", HEADER + "".join(rows))
+    s = DuckDBEventStore(str(tmp_path / "rep.duckdb"))
+    report = ingest_file(s, path, chunk_rows=700, settings=settings)
+    assert report.reconciled and (report.read, report.accepted, report.duplicates) == (
+        3_404, 3_000, 404)
+    assert s.count("events") == 3_000
+    assert s.sql("SELECT count(DISTINCT event_id) AS n FROM events")["n"][0] == 3_000
+    again = ingest_file(s, path, chunk_rows=700, settings=settings)  # store not only this run's
+    assert (again.accepted, again.duplicates) == (0, 3_404)
+    s.close()
+
+
 def test_frame_and_records(store, settings):
     frame = pd.DataFrame({"user_id": ["a", "b", None], "item_id": ["x", "y", "z"],
                           "type": ["view"] * 3,

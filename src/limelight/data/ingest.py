@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -269,10 +270,12 @@ def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: st
     started = datetime.now(UTC)
     bar = _progress_bar(progress, total, fmt)
     store.record_run(_run_row(report))
+    seen = _RunIds() if entity == "events" else None
     try:
         for chunk in chunks:
             part = _ingest_chunk(store, chunk, entity, report, mapping, constants or {},
-                                 bounds, pseudo, collect_ids, raw_lines and pseudo is None)
+                                 bounds, pseudo, collect_ids, raw_lines and pseudo is None,
+                                 seen)
             report._add(part)
             if len(report.rejections) < MAX_REPORTED_REJECTIONS:
                 room = MAX_REPORTED_REJECTIONS - len(report.rejections)
@@ -318,7 +321,7 @@ def _run_row(report: IngestReport) -> dict[str, object]:
 def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestReport,
                   mapping: Mapping[str, str], constants: Mapping[str, object],
                   bounds: TimeBounds, pseudo: Any, collect_ids: bool,
-                  raw_lines: bool) -> IngestReport:
+                  raw_lines: bool, seen: _RunIds | None = None) -> IngestReport:
     part = IngestReport(run_id=run.run_id, source=run.source, entity=entity, format=run.format)
     table, ignored = _prepare(chunk.table, entity, mapping, constants)
     for col in ignored:
@@ -330,6 +333,7 @@ def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestRepo
     if pseudo is not None:
         table, pairs = _pseudonymize(table, entity, pseudo)
     part.read = chunk.n_read
+    batch_hashes = None
     view = f"__ingest_src_{uuid.uuid4().hex[:8]}"
     typed = f"__ingest_typed_{uuid.uuid4().hex[:8]}"
     store.register(view, table)
@@ -339,7 +343,10 @@ def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestRepo
                 sql, columns = validation_sql(entity, table.schema, view, bounds=bounds)
                 store.execute(f"CREATE OR REPLACE TEMP TABLE {typed} AS {sql}")
                 ids_given = "event_id" in table.column_names
-                valid, hints = _valid_summary(store, typed, entity, ids_given)
+                if entity == "events" and seen is not None:
+                    valid, hints, batch_hashes = _event_hints(store, typed, ids_given, seen)
+                else:
+                    valid, hints = _valid_summary(store, typed, entity, ids_given)
                 rejected = _rejected_rows(store, typed, view, table, entity, chunk, raw_lines,
                                           pseudo is not None)
                 inserted, ids = store.insert_from(
@@ -363,9 +370,72 @@ def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestRepo
             snapshot = IngestReport(**{**run.__dict__, "reasons": dict(run.reasons)})
             snapshot._add(part)
             store.record_run(_run_row(snapshot))
+        if batch_hashes is not None:  # committed: later batches may skip these ids' probe
+            seen.add(batch_hashes, part.accepted)
     finally:
         store.unregister(view)
     return part
+
+
+class _RunIds:
+    """64-bit hashes of the event ids a run has committed, kept sorted in memory.
+
+    Probing the stored table for each batch's ids costs time in proportion to the table, so a
+    long ingest into a fresh store would grow quadratically. While every stored event was
+    written by this run (the table's row count equals what the run inserted), a batch whose id
+    hashes are all absent here cannot repeat a stored id and skips the probe. Any hash match (a
+    real repeat, or a 64-bit collision) falls back to the exact anti-join, so hashes only ever
+    decide when to skip work, never which row is kept.
+    """
+
+    def __init__(self) -> None:
+        self.hashes = np.empty(0, dtype=np.uint64)
+        self.inserted = 0
+
+    def any_seen(self, sorted_hashes: np.ndarray) -> bool:
+        if not len(self.hashes) or not len(sorted_hashes):
+            return False
+        idx = np.minimum(np.searchsorted(self.hashes, sorted_hashes), len(self.hashes) - 1)
+        return bool((self.hashes[idx] == sorted_hashes).any())
+
+    def add(self, sorted_hashes: np.ndarray, inserted: int) -> None:
+        # Two sorted runs: the stable sort (timsort) merges them in linear time.
+        self.hashes = np.sort(np.concatenate((self.hashes, sorted_hashes)), kind="stable")
+        self.inserted += inserted
+
+
+#: Above this many repeated hashes in one batch, the repeat pass scans the whole batch.
+_MAX_INLINE_REPEATS = 5_000
+
+
+def _event_hints(store: Any, typed: str, ids_given: bool, seen: _RunIds
+                 ) -> tuple[int, dict[str, Any], np.ndarray]:
+    """Valid rows, insert hints and sorted id hashes of an event batch.
+
+    One pass fetches the 64-bit hash of every valid row's id. Distinct hashes prove distinct
+    ids (no within-batch pass); otherwise only rows with a repeated hash join that pass. The
+    anti-join against the store is skipped while the store holds only this run's events and
+    none of their hashes occurs in the batch.
+    """
+    hashes = store.execute(
+        f"SELECT hash(event_id) AS h FROM {typed} WHERE __reason IS NULL").fetchnumpy()["h"]
+    hashes = np.sort(np.asarray(hashes, dtype=np.uint64))
+    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    hints: dict[str, Any] = {"distinct_keys": not len(repeated)}
+    if 0 < len(repeated) <= _MAX_INLINE_REPEATS:
+        values = ", ".join(str(int(h)) for h in repeated)
+        hints["repeats_where"] = f"hash(event_id) IN ({values})"
+    stored = store.execute("SELECT count(*) FROM events").fetchone()[0]
+    if stored == seen.inserted and not seen.any_seen(hashes):
+        hints["probe_store"] = False
+    elif not ids_given and len(hashes):
+        lo, hi = store.execute(
+            f"SELECT CAST(min(timestamp) AS VARCHAR), CAST(max(timestamp) AS VARCHAR) "
+            f"FROM {typed} WHERE __reason IS NULL").fetchone()
+        # Derived ids are a function of the timestamp (see _valid_summary).
+        hints["probe_where"] = (f"e.timestamp BETWEEN CAST('{lo}' AS TIMESTAMPTZ) "
+                                f"AND CAST('{hi}' AS TIMESTAMPTZ)")
+    return len(hashes), hints, hashes
 
 
 def _valid_summary(store: Any, typed: str, entity: str, ids_given: bool

@@ -228,7 +228,8 @@ class DuckDBEventStore:
     # -- writes --------------------------------------------------------------------------
     def insert_from(self, entity: str, relation: str, columns: Sequence[str], *,
                     order_by: str = "__line", returning: bool = False,
-                    distinct_keys: bool = False, probe_where: str | None = None
+                    distinct_keys: bool = False, probe_where: str | None = None,
+                    repeats_where: str | None = None, probe_store: bool = True
                     ) -> tuple[int, list[str]]:
         """Insert rows of ``entity`` from SQL ``relation`` (a view or table on this cursor).
 
@@ -241,7 +242,10 @@ class DuckDBEventStore:
         Events only: ``distinct_keys=True`` promises the batch repeats no ``event_id`` (skips
         the within-batch pass); ``probe_where`` narrows which stored events can share an id
         (a predicate on alias ``e``, e.g. a timestamp range when ids derive from content), so
-        zone maps skip the rest of the table.
+        zone maps skip the rest of the table; ``repeats_where`` narrows which batch rows can
+        repeat an id (a predicate on the batch's columns, e.g. candidate hashes found by the
+        caller); ``probe_store=False`` promises no stored event shares an id with the batch
+        (skips the anti-join against the table, whose cost grows with the store).
         """
         _check_entity(entity)
         keys = schema.KEYS[entity]
@@ -257,13 +261,14 @@ class DuckDBEventStore:
         if entity == "events":
             # Repeats within the batch: only ids seen more than once need a winner (a hash
             # aggregate is cheaper than a window over the whole batch).
+            narrow_repeats = f" WHERE {repeats_where}" if repeats_where else ""
             repeats = "" if distinct_keys else (
                 f"WITH __repeats AS (SELECT event_id, min({order}) AS __keep FROM "
-                f"{relation} GROUP BY event_id HAVING count(*) > 1) ")
+                f"{relation}{narrow_repeats} GROUP BY event_id HAVING count(*) > 1) ")
             not_repeat = "true" if distinct_keys else (
                 "NOT EXISTS (SELECT 1 FROM __repeats r WHERE r.event_id = src.event_id "
                 f"AND r.__keep <> src.{order})")
-            stored = self.execute("SELECT count(*) FROM events").fetchone()[0]
+            stored = probe_store and self.execute("SELECT count(*) FROM events").fetchone()[0]
             narrow = f" AND ({probe_where})" if probe_where else ""
             known = ("" if not stored else
                      " AND event_id NOT IN (SELECT e.event_id FROM events e WHERE e.event_id IN "
