@@ -50,7 +50,7 @@ def candidate_pool(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     if k < len(scores):
-        part = np.argpartition(-np.where(finite, scores, -np.inf), k - 1)[:k]
+        part = np.argpartition(-scores, k - 1)[:k]  # -inf (excluded) items sort last
     else:
         part = np.arange(len(scores))
     part = part[np.isfinite(scores[part])]

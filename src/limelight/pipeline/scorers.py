@@ -166,11 +166,13 @@ class HybridScorer:
         sims = self.catalog.content[self.n_model_items:] @ (profile / norm)
         model_part = scores[:self.n_model_items].copy()
         model_part[history_items[history_items < self.n_model_items]] = -np.inf
-        finite = model_part[np.isfinite(model_part)]
         # a perfect content match lands around the model's COLD_RANK-th best score: cold items
         # enter a list on a strong match without pushing out the model's best picks
-        k = min(COLD_RANK, len(finite))
-        anchor = float(np.partition(finite, len(finite) - k)[len(finite) - k]) if k else 1.0
+        n = len(model_part)
+        k = min(COLD_RANK, n)
+        anchor = float(np.partition(model_part, n - k)[n - k]) if k else 1.0
+        if not np.isfinite(anchor):
+            anchor = 1.0
         scale = abs(anchor) if anchor != 0 else 1.0
         scores[self.n_model_items:] = np.where(sims > 0, sims * scale * self.cold_weight,
                                                -np.inf)
