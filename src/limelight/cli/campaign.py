@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from limelight.cli.common import console, fail, open_configured_store, print_json, print_table
+from limelight.cli.common import (
+    console,
+    fail,
+    friendly_errors,
+    open_configured_store,
+    print_json,
+    print_table,
+)
 
 campaign_app = typer.Typer(help="Create, preview, launch and report campaigns.",
                            no_args_is_help=True)
@@ -19,18 +24,6 @@ audience_app = typer.Typer(help="Build audiences (rules, segments, propensity, l
 experiment_app = typer.Typer(help="Experiment design and analysis helpers.",
                              no_args_is_help=True)
 
-
-def _friendly(command: Callable[..., None]) -> Callable[..., None]:
-    """Named errors end the command with one line and exit code 2."""
-    from limelight.errors import LimelightError
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        try:
-            command(*args, **kwargs)
-        except LimelightError as exc:
-            fail(str(exc))
-    return wrapper
 
 
 def _json_arg(value: str | None, name: str) -> Any:
@@ -63,7 +56,7 @@ def _manager(store: Any) -> Any:
 # -- audience ------------------------------------------------------------------------------
 
 @audience_app.command("build")
-@_friendly
+@friendly_errors
 def audience_build(
     segment: str | None = typer.Option(None, help="Start from this segment."),
     rule: str | None = typer.Option(None, help="JSON rule (or @file.json)."),
@@ -103,7 +96,7 @@ def audience_build(
 
 
 @audience_app.command("propensity")
-@_friendly
+@friendly_errors
 def audience_propensity(
     horizon: int = typer.Option(30, help="Days ahead to predict a purchase in."),
     method: str = typer.Option("gbm", help="gbm or logistic."),
@@ -133,7 +126,7 @@ def audience_propensity(
 # -- campaign ------------------------------------------------------------------------------
 
 @campaign_app.command("create")
-@_friendly
+@friendly_errors
 def campaign_create(
     spec: str | None = typer.Option(None, help="Full campaign spec as JSON (or @file.json)."),
     name: str | None = typer.Option(None, help="Campaign name (without --spec)."),
@@ -191,7 +184,7 @@ def campaign_create(
 
 
 @campaign_app.command("list")
-@_friendly
+@friendly_errors
 def campaign_list(store: str | None = typer.Option(None, help="Event store URL."),
                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List campaigns and their status.
@@ -205,7 +198,7 @@ def campaign_list(store: str | None = typer.Option(None, help="Event store URL."
 
 
 @campaign_app.command("preview")
-@_friendly
+@friendly_errors
 def campaign_preview(
     campaign_id: str = typer.Argument(..., help="Campaign id."),
     user: list[str] = typer.Option([], help="Preview for these users (default: audience)."),
@@ -227,7 +220,7 @@ def campaign_preview(
 
 
 @campaign_app.command("schedule")
-@_friendly
+@friendly_errors
 def campaign_schedule(campaign_id: str = typer.Argument(..., help="Campaign id."),
                       store: str | None = typer.Option(None, help="Event store URL.")) -> None:
     """Mark a draft scheduled (`limelight campaign run-due` launches it on time).
@@ -239,7 +232,7 @@ def campaign_schedule(campaign_id: str = typer.Argument(..., help="Campaign id."
 
 
 @campaign_app.command("launch")
-@_friendly
+@friendly_errors
 def campaign_launch(campaign_id: str = typer.Argument(..., help="Campaign id."),
                     store: str | None = typer.Option(None, help="Event store URL."),
                     as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -261,7 +254,7 @@ def campaign_launch(campaign_id: str = typer.Argument(..., help="Campaign id."),
 
 
 @campaign_app.command("run-due")
-@_friendly
+@friendly_errors
 def campaign_run_due(store: str | None = typer.Option(None, help="Event store URL."),
                      as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Launch due scheduled campaigns and release messages held by quiet hours.
@@ -277,7 +270,7 @@ def campaign_run_due(store: str | None = typer.Option(None, help="Event store UR
 
 
 @campaign_app.command("report")
-@_friendly
+@friendly_errors
 def campaign_report(
     campaign_id: str = typer.Argument(..., help="Campaign id."),
     plot: Path | None = typer.Option(None, help="Save funnel + uplift plot (PNG) here."),
@@ -311,7 +304,7 @@ def campaign_report(
 # -- experiment ----------------------------------------------------------------------------
 
 @experiment_app.command("size")
-@_friendly
+@friendly_errors
 def experiment_size(
     baseline: float = typer.Option(..., help="Control conversion rate, e.g. 0.05."),
     mde: float = typer.Option(..., help="Minimum detectable effect (absolute unless "
@@ -338,7 +331,7 @@ def experiment_size(
 
 
 @experiment_app.command("simulate")
-@_friendly
+@friendly_errors
 def experiment_simulate(
     size: str = typer.Option("tiny", help="Sample-world size."),
     seed: int = typer.Option(0, help="World seed."),
@@ -365,7 +358,7 @@ def experiment_simulate(
 
 
 @experiment_app.command("create")
-@_friendly
+@friendly_errors
 def experiment_create(
     name: str = typer.Argument(..., help="Experiment name."),
     variants: str = typer.Option(..., help='Variant weights as JSON, e.g. {"als": 1, "ease": 1}.'),
@@ -394,7 +387,7 @@ def experiment_create(
 
 
 @experiment_app.command("list")
-@_friendly
+@friendly_errors
 def experiment_list(store: str | None = typer.Option(None, help="Event store URL."),
                     as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """List stored experiments.
@@ -408,7 +401,7 @@ def experiment_list(store: str | None = typer.Option(None, help="Event store URL
 
 
 @experiment_app.command("report")
-@_friendly
+@friendly_errors
 def experiment_report(
     name: str = typer.Argument(..., help="Experiment name."),
     window: float = typer.Option(7.0, help="Days after first exposure that count."),
@@ -438,7 +431,7 @@ def experiment_report(
 
 
 @experiment_app.command("bandit")
-@_friendly
+@friendly_errors
 def experiment_bandit(
     rates: str = typer.Option(..., help='True arm rates as JSON, e.g. {"a": 0.04, "b": 0.06}.'),
     horizon: int = typer.Option(5000, help="Pulls to simulate."),
@@ -472,7 +465,7 @@ def experiment_bandit(
 
 
 @audience_app.command("suppress")
-@_friendly
+@friendly_errors
 def audience_suppress(
     users: list[str] = typer.Argument(..., help="User ids never to contact."),
     channel: str = typer.Option("*", help="Channel, or * for all."),

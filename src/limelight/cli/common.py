@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from rich.console import Console
@@ -41,9 +43,27 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def open_configured_store(url: str | None = None):  # noqa: ANN201 - EventStore
+def open_configured_store(url: str | None = None):
     """The event store from ``url`` or the settings."""
     from limelight.settings import get_settings
     from limelight.store import open_store
 
     return open_store(url or get_settings().store_url)
+
+
+def friendly_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """Decorator: named errors end the command with one line and exit code 2.
+
+    ``main()`` already does this for the console script; the decorator also covers commands
+    invoked through typer's test runner or from another program.
+    """
+    from limelight.errors import LimelightError
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except LimelightError as exc:
+            fail(str(exc))
+
+    return wrapper

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from limelight.cli.common import console, fail, print_json, print_table
+from limelight.cli.common import console, fail, friendly_errors, print_json, print_table
 
 if TYPE_CHECKING:
     from limelight.data.dataset import Dataset
@@ -27,18 +25,6 @@ SOURCES = ("ml-100k", "sample", "store")
 models_app = typer.Typer(help="List, activate and roll back saved model versions.",
                          no_args_is_help=True)
 
-
-def _friendly(command: Callable[..., None]) -> Callable[..., None]:
-    """Named errors end the command with one line and exit code 2, also under test runners."""
-    from limelight.errors import LimelightError
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        try:
-            command(*args, **kwargs)
-        except LimelightError as exc:
-            fail(str(exc))
-    return wrapper
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -259,7 +245,7 @@ def tune(
 
 
 @models_app.command("list")
-@_friendly
+@friendly_errors
 def list_models(
     artifacts: Path | None = typer.Option(None, help="Artifact folder (default: settings)."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
@@ -280,7 +266,7 @@ def list_models(
 
 
 @models_app.command("activate")
-@_friendly
+@friendly_errors
 def activate_model(
     version: str = typer.Argument(..., help="Version to activate, e.g. v0003."),
     artifacts: Path | None = typer.Option(None, help="Artifact folder (default: settings)."),
@@ -298,7 +284,7 @@ def activate_model(
 
 
 @models_app.command("rollback")
-@_friendly
+@friendly_errors
 def rollback_model(
     artifacts: Path | None = typer.Option(None, help="Artifact folder (default: settings)."),
     as_json: bool = typer.Option(False, "--json", help="Print as JSON."),
@@ -316,7 +302,7 @@ def rollback_model(
 
 def register(app: typer.Typer) -> None:
     """Add evaluate, train, tune and the models group to the CLI."""
-    app.command("evaluate")(_friendly(evaluate))
-    app.command("train")(_friendly(train))
-    app.command("tune")(_friendly(tune))
+    app.command("evaluate")(friendly_errors(evaluate))
+    app.command("train")(friendly_errors(train))
+    app.command("tune")(friendly_errors(tune))
     app.add_typer(models_app, name="models")

@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from limelight.cli.common import console, fail, open_configured_store, print_json, print_table
+from limelight.cli.common import (
+    console,
+    fail,
+    friendly_errors,
+    open_configured_store,
+    print_json,
+    print_table,
+)
 
 profile_app = typer.Typer(help="Build and inspect user profiles.", no_args_is_help=True)
 
 
-def _friendly(command: Callable[..., None]) -> Callable[..., None]:
-    """Named errors end the command with one line and exit code 2."""
-    from limelight.errors import LimelightError
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> None:
-        try:
-            command(*args, **kwargs)
-        except LimelightError as exc:
-            fail(str(exc))
-    return wrapper
-
 
 @profile_app.command("build")
-@_friendly
+@friendly_errors
 def build(
     method: str = typer.Option("kmeans", help="Segmentation: kmeans or gmm."),
     k: int | None = typer.Option(None, help="Fixed number of segments (default: automatic)."),
@@ -63,7 +56,7 @@ def build(
 
 
 @profile_app.command("show")
-@_friendly
+@friendly_errors
 def show(
     user: str = typer.Argument(..., help="User id."),
     version: int | None = typer.Option(None, help="Profile build (default: newest)."),
