@@ -166,7 +166,13 @@ def ingest_file(store: Any, path: str | Path, entity: str = "events", *,
         chunks = readers.iter_jsonl(path, encoding=encoding, chunk_rows=rows)
         total = path.stat().st_size
     else:
-        chunks = readers.iter_parquet(path, chunk_rows=rows)
+        from limelight.privacy.pseudonymize import pseudonymizer_from_settings
+
+        # Pseudonymization maps ids in Arrow; otherwise DuckDB reads the file itself.
+        if pseudonymizer_from_settings(settings) is None:
+            chunks = readers.iter_parquet_ranges(path, chunk_rows=rows)
+        else:
+            chunks = readers.iter_parquet(path, chunk_rows=rows)
         total = _parquet_rows(path)
     return _run(store, chunks, entity, source=source_name or str(path), fmt=fmt,
                 mapping=mapping, constants=constants, settings=settings, progress=progress,
@@ -327,7 +333,7 @@ def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestRepo
     for col in ignored:
         if col not in run.ignored_columns:
             run.ignored_columns.append(col)
-    if table.num_rows or not chunk.malformed:
+    if chunk.n_read > len(chunk.malformed) or not chunk.malformed:
         _check_columns(table, entity)
     pairs = None
     if pseudo is not None:
@@ -336,10 +342,16 @@ def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestRepo
     batch_hashes = None
     view = f"__ingest_src_{uuid.uuid4().hex[:8]}"
     typed = f"__ingest_typed_{uuid.uuid4().hex[:8]}"
-    store.register(view, table)
+    n_rows = table.num_rows
+    if chunk.parquet is not None:
+        n_rows = chunk.parquet.n_rows
+        store.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS " + chunk.parquet.relation(
+            _renaming_select(chunk.table.column_names, table.column_names, constants)))
+    else:
+        store.register(view, table)
     try:
         with store.transaction():
-            if table.num_rows:
+            if n_rows:
                 sql, columns = validation_sql(entity, table.schema, view, bounds=bounds)
                 store.execute(f"CREATE OR REPLACE TEMP TABLE {typed} AS {sql}")
                 ids_given = "event_id" in table.column_names
@@ -373,8 +385,28 @@ def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestRepo
         if batch_hashes is not None:  # committed: later batches may skip these ids' probe
             seen.add(batch_hashes, part.accepted)
     finally:
-        store.unregister(view)
+        if chunk.parquet is not None:
+            store.execute(f"DROP VIEW IF EXISTS {view}")
+        else:
+            store.unregister(view)
     return part
+
+
+def _renaming_select(source: list[str], prepared: list[str],
+                     constants: Mapping[str, object]) -> str:
+    """SQL select list doing what :func:`_prepare` does to an Arrow table (by position)."""
+    def q(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    out = []
+    for i, name in enumerate(prepared):
+        if name in constants:
+            value = constants[name]
+            literal = "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+            out.append(f"CAST({literal} AS VARCHAR) AS {q(name)}")
+        else:
+            out.append(f"{q(source[i])} AS {q(name)}")
+    return ", ".join(out)
 
 
 class _RunIds:

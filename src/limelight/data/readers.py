@@ -60,10 +60,36 @@ class Chunk:
     malformed: list[tuple[int, str, str]] = field(default_factory=list)
     raw_of: Callable[[list[int]], list[str]] | None = None
     progress: int = 0
+    parquet: ParquetRange | None = None
 
     @property
     def n_read(self) -> int:
-        return self.table.num_rows + len(self.malformed)
+        rows = self.parquet.n_rows if self.parquet is not None else self.table.num_rows
+        return rows + len(self.malformed)
+
+
+@dataclass(frozen=True)
+class ParquetRange:
+    """Rows ``[start, stop)`` of a Parquet file, left for DuckDB to read in SQL.
+
+    DuckDB decodes Parquet in parallel straight into its own vectors and prunes row groups by
+    ``file_row_number``, which measured several times cheaper than decoding into Arrow first.
+    """
+
+    path: Path
+    start: int
+    stop: int
+
+    @property
+    def n_rows(self) -> int:
+        return self.stop - self.start
+
+    def relation(self, select: str) -> str:
+        """SQL reading this range; ``select`` may use the file's columns and ``__line``."""
+        path = str(self.path).replace("'", "''")
+        return (f"SELECT {select} FROM (SELECT *, file_row_number + 1 AS {LINE} FROM "
+                f"read_parquet('{path}', file_row_number = true) "
+                f"WHERE file_row_number >= {self.start} AND file_row_number < {self.stop})")
 
 
 def detect_format(path: Path, fmt: str | None) -> str:
@@ -341,6 +367,33 @@ def iter_parquet(path: Path, *, chunk_rows: int = 500_000) -> Iterator[Chunk]:
             yield Chunk(table=table.append_column(LINE, pa.array(lines)), progress=offset)
     except (OSError, pa.ArrowException) as exc:
         raise IngestError(f"Parquet file {path} is corrupt after row {offset}: {exc}") from exc
+
+
+def iter_parquet_ranges(path: Path, *, chunk_rows: int = 500_000) -> Iterator[Chunk]:
+    """Chunks of a Parquet file as row ranges for DuckDB to read (see :class:`ParquetRange`).
+
+    Each chunk's ``table`` is empty and carries the file's schema; ranges follow row-group
+    boundaries where the row groups are not larger than ``chunk_rows``.
+    """
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+        sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
+    except (OSError, pa.ArrowException) as exc:
+        raise IngestError(f"cannot read Parquet file {path}: {exc}") from exc
+    empty = schema.empty_table().append_column(LINE, pa.array([], pa.int64()))
+    start = stop = 0
+    for size in sizes:
+        if stop > start and stop - start + size > chunk_rows:
+            yield Chunk(table=empty, progress=stop, parquet=ParquetRange(path, start, stop))
+            start = stop
+        stop += size
+        while stop - start >= chunk_rows:
+            yield Chunk(table=empty, progress=start + chunk_rows,
+                        parquet=ParquetRange(path, start, start + chunk_rows))
+            start += chunk_rows
+    if stop > start:
+        yield Chunk(table=empty, progress=stop, parquet=ParquetRange(path, start, stop))
 
 
 def iter_frame(frame: pd.DataFrame | pa.Table, *, chunk_rows: int = 500_000) -> Iterator[Chunk]:
