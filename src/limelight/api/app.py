@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, store: EventStore | None = None
         from starlette.concurrency import run_in_threadpool
 
         await run_in_threadpool(state.load_active)
+        await run_in_threadpool(_start_experiments, state)
         if build_profiles:
             state.start_profiles()
         if watch:
@@ -108,6 +109,8 @@ def create_app(settings: Settings | None = None, store: EventStore | None = None
         finally:
             state.stop_watcher()
             state.stop_profiles()
+            if state.experiments is not None:
+                state.experiments.stop()
 
     app = FastAPI(title="Limelight", version=_version(), description=DESCRIPTION,
                   lifespan=lifespan)
@@ -120,6 +123,18 @@ def create_app(settings: Settings | None = None, store: EventStore | None = None
     _install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def _start_experiments(state: ServingState) -> None:
+    """Bucket users into running serving experiments (none when the store has no SQL)."""
+    from limelight.api.experiments import ServingExperiments
+
+    try:
+        state.experiments = ServingExperiments(state)
+    except Exception:  # experiments are optional: serving must start regardless
+        log.exception("serving experiments are unavailable")
+        return
+    state.experiments.start()
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -90,6 +90,9 @@ class RecommendationList(BaseModel):
                                              "popular_demographic, popular_age, popular_gender,"
                                              " popular_global, content) or null")
     items: list[RecommendedItem]
+    experiments: dict[str, str] = Field(default_factory=dict, description="serving "
+                                        "experiments the user is in: experiment -> variant "
+                                        "that answered")
 
 
 class RecommendIn(BaseModel):
@@ -118,6 +121,7 @@ class ItemScores(BaseModel):
     model_version: str
     source: str
     scores: list[ItemScore]
+    experiments: dict[str, str] = Field(default_factory=dict)
 
 
 class SimilarItem(BaseModel):

@@ -118,6 +118,9 @@ class ServingState(ProfileState):
         self._watcher: threading.Thread | None = None
         self._pointer_mtime: float | None = None
         self.on_swap: list[Any] = []  # callbacks(snapshot) run after a switch
+        # versions other than the active one that serving experiments answer with
+        self.variant_snapshots: dict[str, Snapshot] = {}
+        self.experiments: Any = None  # ServingExperiments, set up when the app starts
         self._init_profiles()
         self._recent_ids: set[str] = set()  # event ids accepted lately (duplicate hint)
         from limelight.privacy.pseudonymize import pseudonymizer_from_settings
@@ -200,6 +203,30 @@ class ServingState(ProfileState):
         smoke_test(snapshot)
         return snapshot
 
+    def variant_snapshot(self, version: str) -> Snapshot:
+        """The snapshot of ``version`` for a serving experiment (the active one when it is
+        active; else loaded once and kept up to date with live events like the active one)."""
+        snapshot = self.snapshot
+        if snapshot is not None and snapshot.version == version:
+            return snapshot
+        found = self.variant_snapshots.get(version)
+        if found is not None:
+            return found
+        with self._reload_lock:
+            found = self.variant_snapshots.get(version)
+            if found is not None:
+                return found
+            artifact = self.artifacts.load(version)
+            # under the write lock: no event can slip between the store read and the swap-in
+            with self.write_lock:
+                events = self.store.read("events", columns=EVENT_COLUMNS)
+                items = self.store.read("items")
+                users = self.store.read("users", columns=["user_id", *USER_ATTRIBUTES])
+                found = self._assemble(version, artifact.metadata, artifact.model,
+                                       artifact.users, artifact.items, events, items, users)
+                self.variant_snapshots[version] = found
+        return found
+
     def key(self, user_id: str) -> str:
         """The id the store knows a user by (their pseudonym when ingest pseudonymizes)."""
         if self._pseudonymizer is None:
@@ -267,6 +294,9 @@ class ServingState(ProfileState):
         if snapshot is not None:
             skip = provisional is not None and provisional.snapshot is snapshot
             self._apply_to(snapshot, events, learn_profiles=True, skip_first_history=skip)
+            for side in list(self.variant_snapshots.values()):
+                if side is not snapshot:
+                    self._apply_to(side, events, learn_profiles=False)
         else:
             for e in events:
                 self.feedback.apply(str(e["user_id"]), str(e["type"]), _str(e.get("item_id")),

@@ -52,6 +52,8 @@ class ExperimentRegistry:
         self.store = store
         store.execute(_DDL)
         self.exposures = ExposureLog(store)
+        self._writer = ExposureLog(store)  # writes a buffer taken from ``exposures``
+        self._flush_lock = threading.Lock()
         self.flush_every = flush_every
         self._lock = threading.Lock()
         self._pending = 0
@@ -131,9 +133,25 @@ class ExperimentRegistry:
                 self._pending = 0
 
     def flush(self) -> int:
-        with self._lock:
-            self._pending = 0
-            return self.exposures.flush()
+        """Write buffered exposures; requests keep logging into a fresh buffer meanwhile."""
+        with self._flush_lock:
+            with self._lock:
+                self._pending = 0
+                taken, self.exposures._buffer = self.exposures._buffer, {}
+            self._writer._buffer = taken
+            try:
+                return self._writer.flush()
+            except BaseException:
+                with self._lock:  # keep them for the next flush (first exposure wins)
+                    for key, entry in taken.items():
+                        current = self.exposures._buffer.get(key)
+                        if current is None:
+                            self.exposures._buffer[key] = entry
+                        else:
+                            current[0], current[1] = entry[0], entry[1]
+                            current[2] += entry[2]
+                self._writer._buffer = {}
+                raise
 
 
 def analyze_exposures(store: Any, name: str, *, window_days: float = 7.0,

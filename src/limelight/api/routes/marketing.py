@@ -142,15 +142,18 @@ async def campaign_report_route(state: State, campaign_id: str) -> Any:
     return JSONResponse(report.to_dict())
 
 
-def _registry(request: Request, state: Any) -> Any:
-    """One registry per app (it buffers exposures between flushes)."""
-    from limelight.marketing.registry import ExperimentRegistry
+def _serving(state: Any) -> Any:
+    """The app's serving experiments (one registry per app: it buffers exposures and keeps
+    the running experiments in memory for request-time bucketing)."""
+    if state.experiments is None:
+        from limelight.api.experiments import ServingExperiments
 
-    registry = getattr(request.app.state, "experiments", None)
-    if registry is None:
-        registry = ExperimentRegistry(state.store)
-        request.app.state.experiments = registry
-    return registry
+        state.experiments = ServingExperiments(state)
+    return state.experiments
+
+
+def _registry(request: Request, state: Any) -> Any:
+    return _serving(state).registry
 
 
 @router.post("/experiments", dependencies=[AdminKey], status_code=201,
@@ -171,12 +174,23 @@ async def create_experiment(request: Request, state: State) -> Any:
         experiment = Experiment(str(body["name"]), dict(body["variants"]),
                                 control=body.get("control"),
                                 holdout=float(body.get("holdout", 0.0)), salt=body.get("salt"))
-        registry = _registry(request, state)
-        await run_in_threadpool(registry.create, experiment, params=body.get("params"),
-                                kind=str(body.get("kind", "serving")))
+        await run_in_threadpool(_serving(state).create, experiment, body.get("params"),
+                                str(body.get("kind", "serving")))
     except (ExperimentError, TypeError, ValueError) as exc:
         return error(422, "invalid_experiment", str(exc))
     return JSONResponse({"name": experiment.name, "status": "running"}, status_code=201)
+
+
+@router.post("/experiments/{name}/stop", dependencies=[AdminKey],
+             summary="Stop an experiment: users get the default serving again")
+async def stop_experiment(state: State, name: str) -> Any:
+    from limelight.marketing.registry import ExperimentError
+
+    try:
+        await run_in_threadpool(_serving(state).stop_experiment, name)
+    except ExperimentError as exc:
+        return error(404, "unknown_experiment", str(exc))
+    return JSONResponse({"name": name, "status": "stopped"})
 
 
 @router.get("/experiments/{name}/assignment", dependencies=[ReadKey],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from limelight.api.deps import SECURITY, JSONResponse, ReadKey, State, authorize, error
+from limelight.api.experiments import Assignment
 from limelight.api.schemas import ErrorBody, ItemScores, RecommendationList, RecommendIn
 from limelight.api.state import ServingState, Snapshot
 from limelight.pipeline.context import RecRequest, Slate
@@ -32,8 +34,27 @@ def _split(values: list[str] | None) -> list[str]:
     return out
 
 
+def assignment_for(state: ServingState, user_id: str) -> tuple[Assignment | None, Snapshot]:
+    """The user's serving-experiment variants and the snapshot that answers them."""
+    snapshot = state.require_snapshot()
+    experiments = state.experiments
+    assignment = experiments.resolve(user_id) if experiments is not None else None
+    if assignment is not None and assignment.version is not None:
+        snapshot = state.variant_snapshot(assignment.version)
+    return assignment, snapshot
+
+
+def _override(values: dict[str, Any], assignment: Assignment | None,
+              explicit: Iterable[str]) -> dict[str, Any]:
+    """``values`` with the variant's parameters in place of those the caller did not send."""
+    if assignment is None or not assignment.overrides:
+        return values
+    given = set(explicit)
+    return {**values, **{k: v for k, v in assignment.overrides.items() if k not in given}}
+
+
 def slate_payload(state: ServingState, snapshot: Snapshot, user_id: str, slate: Slate,
-                  explain: bool) -> dict[str, Any]:
+                  explain: bool, assignment: Assignment | None = None) -> dict[str, Any]:
     """The JSON answer for a slate (and count its exposure)."""
     catalog = snapshot.catalog
     ids = catalog.items.ids_of(slate.items).tolist() if len(slate.items) else []
@@ -49,7 +70,8 @@ def slate_payload(state: ServingState, snapshot: Snapshot, user_id: str, slate: 
         items.append(entry)
     state.exposure.record(ids)
     return {"user_id": user_id, "model_version": snapshot.version, "model": snapshot.name,
-            "source": slate.source, "fallback": slate.fallback, "items": items}
+            "source": slate.source, "fallback": slate.fallback, "items": items,
+            "experiments": assignment.variants if assignment is not None else {}}
 
 
 def _check_n(state: ServingState, n: int | None) -> int | JSONResponse:
@@ -146,7 +168,12 @@ async def recommendations(
         return size
     if q.min_price is not None and q.max_price is not None and q.min_price > q.max_price:
         return error(422, "invalid_price_range", "min_price must not exceed max_price")
-    snapshot = state.require_snapshot()
+    assignment, snapshot = assignment_for(state, user_id)
+    if assignment is not None and assignment.overrides:
+        q = q.model_copy(update=_override({}, assignment, request.query_params.keys()))
+        size = _check_n(state, q.n)
+        if isinstance(size, JSONResponse):
+            return size
     user = state.user_context(snapshot, user_id, {"region": q.region, "country": q.country,
                                                   "age": q.age, "gender": q.gender,
                                                   "segment": q.segment})
@@ -158,7 +185,7 @@ async def recommendations(
                      novelty=q.novelty, max_per_category=q.max_per_category, explain=q.explain)
     slate = snapshot.pipeline.recommend(user, req)
     request.app.state.metrics.count_list(slate.fallback or slate.source)
-    return JSONResponse(slate_payload(state, snapshot, user_id, slate, q.explain))
+    return JSONResponse(slate_payload(state, snapshot, user_id, slate, q.explain, assignment))
 
 
 @router.post("/recommend", response_model=ItemScores | RecommendationList, responses={
@@ -168,16 +195,18 @@ async def recommend(request: Request, state: State, body: RecommendIn) -> Any:
     """``{"user": ID, "items": [IDs]}`` returns a score per given item (null when the item
     cannot be scored for this user); without ``items`` the top ``n`` like
     ``GET /users/{user_id}/recommendations``."""
-    snapshot = state.require_snapshot()
+    assignment, snapshot = assignment_for(state, body.user)
     user = state.user_context(snapshot, body.user)
     if body.items is None:
-        size = _check_n(state, body.n)
+        params = _override({"n": body.n, "exclude_seen": body.exclude_seen}, assignment,
+                           body.model_fields_set)
+        size = _check_n(state, params.pop("n"))
         if isinstance(size, JSONResponse):
             return size
-        slate = snapshot.pipeline.recommend(user, RecRequest(n=size,
-                                                             exclude_seen=body.exclude_seen))
+        slate = snapshot.pipeline.recommend(user, RecRequest(n=size, **params))
         request.app.state.metrics.count_list(slate.fallback or slate.source)
-        return JSONResponse(slate_payload(state, snapshot, body.user, slate, False))
+        return JSONResponse(slate_payload(state, snapshot, body.user, slate, False,
+                                          assignment))
     idx = snapshot.catalog.items.index(body.items, missing="ignore")
     if (idx < 0).any():
         unknown = [i for i, k in zip(body.items, idx, strict=True) if k < 0]
@@ -186,4 +215,5 @@ async def recommend(request: Request, state: State, body: RecommendIn) -> Any:
     scores = [{"item_id": i, "score": None if np.isnan(v) else float(v)}
               for i, v in zip(body.items, values.tolist(), strict=True)]
     return JSONResponse({"user_id": body.user, "model_version": snapshot.version,
-                         "source": source, "scores": scores})
+                         "source": source, "scores": scores,
+                         "experiments": assignment.variants if assignment is not None else {}})
