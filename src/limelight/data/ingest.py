@@ -200,7 +200,19 @@ def ingest_frame(store: Any, frame: pd.DataFrame | pa.Table, entity: str = "even
 
 def ingest_records(store: Any, records: list[dict[str, Any]], entity: str = "events",
                    source_name: str = "api", *, settings: Any | None = None) -> IngestReport:
-    """Ingest a list of dicts (e.g. an API request body); values may be any JSON types."""
+    """Ingest a list of dicts (e.g. an API request body); values may be any JSON types.
+
+    Small event batches take a Python fast path (:mod:`limelight.data.records`) with the same
+    rules, reasons and quarantine; anything it cannot read exactly comes through here.
+    """
+    from limelight.data import records as fast
+
+    settings = _settings(settings)
+    if fast.fast_path_applies(records, entity, settings):
+        report = fast.ingest_event_records(store, records, source_name=source_name,
+                                           settings=settings)
+        if report is not None:
+            return report
     frame = pd.DataFrame.from_records(
         [{k: readers._as_text(v) for k, v in r.items()} if isinstance(r, dict) else {}
          for r in records])
