@@ -193,3 +193,18 @@ def test_large_batches_and_other_entities_use_the_bulk_path(store, settings) -> 
                                          settings)
     assert not records.fast_path_applies([{"user_id": "u1"}], "users", settings)
     assert not records.fast_path_applies([], "events", settings)
+
+
+def test_store_write_fills_a_missing_item_id_with_null(store) -> None:
+    from datetime import UTC, datetime
+
+    from limelight.data.schema import derive_event_id
+
+    ts = datetime(2024, 5, 1, 10, tzinfo=UTC)
+    table = pa.table({"user_id": ["u1", "u1"], "type": ["email_open", "email_open"],
+                      "timestamp": pa.array([ts, ts], pa.timestamp("us", tz="UTC"))})
+    assert store.write("events", table) == 1  # same content, same derived id
+    rows = store.sql("SELECT event_id, item_id FROM events")
+    assert rows["item_id"].isna().all()
+    assert rows["event_id"].tolist() == [derive_event_id("u1", None, "email_open",
+                                                         1714557600000000)]

@@ -309,7 +309,8 @@ class DuckDBEventStore:
         present = [f for f in fields if f.name in table.column_names]
         exprs = [f'CAST("{f.name}" AS {duck_type(f.type)}) AS "{f.name}"' for f in present]
         if entity == "events" and "event_id" not in table.column_names:
-            exprs.append(f"{event_id_sql()} AS event_id")
+            item = "item_id" if "item_id" in table.column_names else "NULL"  # optional column
+            exprs.append(f"{event_id_sql(item=item)} AS event_id")
             present.append(fields.field("event_id"))
         view = f"__write_{threading.get_ident()}"
         with self.transaction():
