@@ -100,6 +100,11 @@ class RecommendationPipeline:
     def score_items(self, user: UserContext, items: np.ndarray) -> tuple[np.ndarray, str]:
         """Scores of given catalogue items for ``user`` (no filters); NaN where an item cannot
         be scored (e.g. a cold item with no content link to the user's history)."""
+        subset = self.scorer.score_subset(user, items)
+        if subset is not None:  # only the given items are scored
+            values = subset[0].astype(np.float64)
+            values[~np.isfinite(values)] = np.nan
+            return values, subset[1]
         scored = self.scorer.score(user)
         values = scored.scores[items].astype(np.float64)
         values[~np.isfinite(values)] = np.nan

@@ -44,16 +44,20 @@ def candidate_pool(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     (items, scores)
         int64 and float32 arrays of length <= k (shorter when fewer items qualify).
     """
-    finite = np.isfinite(scores)
-    n_ok = int(finite.sum())
-    k = min(k, n_ok)
+    n = len(scores)
+    k = min(k, n)
     if k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    if k < len(scores):
-        part = np.argpartition(-scores, k - 1)[:k]  # -inf (excluded) items sort last
+    if k < n:
+        # one pass, no negated copy: the k largest sit at the end (-inf, excluded, sort first)
+        top = np.argpartition(scores, n - k)[n - k:]
+        part = top[np.isfinite(scores[top])]
+        if len(part) < k and np.isnan(scores[top]).any():  # NaN sorts above everything
+            finite = np.flatnonzero(np.isfinite(scores))
+            part = finite[np.argpartition(-scores[finite], min(k, len(finite)) - 1)[:k]] \
+                if len(finite) else finite
     else:
-        part = np.arange(len(scores))
-    part = part[np.isfinite(scores[part])]
+        part = np.flatnonzero(np.isfinite(scores))
     order = np.argsort(-scores[part], kind="stable")
     items = part[order].astype(np.int64)
     return items, scores[items].astype(np.float32)

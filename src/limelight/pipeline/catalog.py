@@ -70,6 +70,14 @@ class ItemCatalog:
     def n_items(self) -> int:
         return len(self.items)
 
+    def ids_of(self, indices: np.ndarray | list[int]) -> np.ndarray:
+        """External ids of item indices, from an id array built once (``IdVocab.ids`` builds
+        a new one per call: a full-catalogue copy per request on a 50k-item catalogue)."""
+        ids = self.__dict__.get("_id_array")
+        if ids is None or len(ids) != len(self.items):
+            ids = self.__dict__["_id_array"] = self.items.ids
+        return ids[np.asarray(indices, dtype=np.int64)]
+
     @property
     def is_cold(self) -> np.ndarray:
         """bool, shape (n_items,): the model has no interactions for the item."""

@@ -75,7 +75,8 @@ class Explainer:
         if anchor is not None:
             verb = VERBS.get(self._type_of(user, anchor), "interacted with")
             title = str(self.catalog.titles[anchor])
-            reasons.append({"type": "similar_to_history", "item_id": self.catalog.items.ids[anchor],
+            reasons.append({"type": "similar_to_history",
+                            "item_id": self.catalog.ids_of([anchor])[0],
                             "text": f"because you {verb} {title}"})
         for key in user.groups[:2] if slate.source != "popular" else user.groups[:1]:
             if slate.group is not None and key != slate.group:

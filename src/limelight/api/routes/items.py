@@ -33,9 +33,9 @@ async def similar(state: State,
         return error(404, "unknown_item", f"unknown item id {item_id!r}")
     items, sims, source = snapshot.pipeline.similar(idx, n)
     catalog = snapshot.catalog
-    out = [{"item_id": catalog.items.ids[i], "similarity": float(s),
-            "title": str(catalog.titles[i])} for i, s in zip(items.tolist(), sims.tolist(),
-                                                            strict=True)]
+    ids = catalog.ids_of(items).tolist()
+    out = [{"item_id": ids[k], "similarity": float(s), "title": str(catalog.titles[i])}
+           for k, (i, s) in enumerate(zip(items.tolist(), sims.tolist(), strict=True))]
     return JSONResponse({"item_id": item_id, "model_version": snapshot.version,
                          "source": source, "items": out})
 

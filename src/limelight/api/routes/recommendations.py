@@ -57,7 +57,7 @@ def slate_payload(state: ServingState, snapshot: Snapshot, user_id: str, slate: 
                   explain: bool, assignment: Assignment | None = None) -> dict[str, Any]:
     """The JSON answer for a slate (and count its exposure)."""
     catalog = snapshot.catalog
-    ids = catalog.items.ids_of(slate.items).tolist() if len(slate.items) else []
+    ids = catalog.ids_of(slate.items).tolist() if len(slate.items) else []
     titles = catalog.titles[slate.items].tolist() if len(slate.items) else []
     scores = slate.scores.tolist()
     items = []

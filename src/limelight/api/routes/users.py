@@ -50,7 +50,7 @@ async def profile(state: State,
         "user_id": user_id, "known": True, "attributes": _clean(attributes or {}),
         "segment": state.segment_of(stored_id),
         "history": {"events": len(history.items), "live_events": history.live_events,
-                    "recent_items": catalog.items.ids_of(recent).tolist()},
+                    "recent_items": catalog.ids_of(recent).tolist()},
         "interests": interests, "features": features})
 
 
