@@ -114,6 +114,7 @@ def test_uncertain_values_take_the_bulk_path_with_the_same_result(pair, settings
     batch = [{"user_id": "u1", "item_id": "i1", "type": "view", "timestamp": ts}
              for ts in ("yesterday", "2024-02-30", "1714557600.5", "20240501", T)]
     batch.append({"user_id": "zoë", "item_id": "i1", "type": "view", "timestamp": T})
+    batch.append({"user_id": "u5", "type": "view", "timestamp": T, "note": "café\t"})
     for row in batch[:3] + batch[5:]:
         assert records.ingest_event_records(fast_store, [row], source_name="api",
                                             settings=settings) is None

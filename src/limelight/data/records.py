@@ -221,6 +221,10 @@ def ingest_event_records(store: Any, records: list[Any], *, source_name: str,
         return None
     if any(c not in names for c in schema.REQUIRED["events"]):
         return None
+    # Unknown columns too end up in a rejected row's raw JSON, whose escaping is DuckDB's.
+    if not all(v is None or (v.isascii() and v.isprintable()) for row in rows
+               for v in row.values()):
+        return None
     try:
         rules = _Rules(settings)
         checked = [rules.check(row) for row in rows]
