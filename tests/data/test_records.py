@@ -209,3 +209,45 @@ def test_store_write_fills_a_missing_item_id_with_null(store) -> None:
     assert rows["item_id"].isna().all()
     assert rows["event_id"].tolist() == [derive_event_id("u1", None, "email_open",
                                                          1714557600000000)]
+
+
+POOLS: dict[str, list[Any]] = {
+    "user_id": ["u1", " u2 ", "", "  ", None, 7],
+    "item_id": ["i1", " i2", "", None, 3],
+    "type": ["view", "VIEW", " click ", "rating", "email_open", "bogus", "", None, "add-to-cart",
+             "Purchase"],
+    "value": [None, "4", " 4.5 ", "x", "inf", "nan", "", 3.5, 1e400, -2, True],
+    "quantity": [None, "2", "abc", "", 1.0, "-inf"],
+    "timestamp": [T, "2024-05-01 10:00:00", "2024-05-01", 1714557600, 1714557600123,
+                  "1980-01-01", "2100-01-01T00:00:00Z", "", None, 0, "2024-05-01T11:00:00-01:00"],
+    "event_id": [None, "e1", " e2 ", "", "e3"],
+    "channel": [None, "Email", " PUSH "],
+    "note": [None, "free text", 'a "quoted" \\ one'],
+}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_batches_agree_with_bulk(seed, settings) -> None:
+    import random
+
+    rng = random.Random(seed)
+    batch = []
+    for _ in range(40):
+        row = {}
+        for col, pool in POOLS.items():
+            if rng.random() < 0.85:  # sometimes the key is absent altogether
+                row[col] = rng.choice(pool)
+        batch.append(row)
+    for col in ("user_id", "type", "timestamp"):  # a wholly absent column is a SchemaError
+        batch[0].setdefault(col, None)
+    bulk_store, fast_store = MemoryEventStore(), MemoryEventStore()
+    try:
+        slow = _bulk(bulk_store, batch)
+        fast = records.ingest_event_records(fast_store, batch, source_name="api",
+                                            settings=settings)
+        assert fast is not None
+        assert _summary(fast) == _summary(slow)
+        assert _state(fast_store) == _state(bulk_store)
+    finally:
+        bulk_store.close()
+        fast_store.close()
