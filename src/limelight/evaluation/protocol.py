@@ -12,7 +12,8 @@ The named protocols of the leaderboard (:data:`PROTOCOLS`):
   (:class:`~limelight.evaluation.split.TemporalHoldout`); validation for tuning is cut the
   same way (last 10%) from training.
 - ``rating``: explicit ratings on held-out folds (ML-100K's official u1..u5, else random
-  per-user 20% holdouts); validation is the last 10% of each user's training ratings.
+  per-user 20% holdouts); validation is a random 10% of each user's training ratings,
+  cut the way the test folds are.
 - ``cold-start``: 20% of users held out of training
   (:class:`~limelight.evaluation.split.HeldOutUsers`); each gets recommendations from their
   first 5 items only (fold-in), scored on the rest.
