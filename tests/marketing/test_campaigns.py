@@ -158,3 +158,13 @@ def test_crash_mid_launch_never_overspends_or_sends_twice(shop_store, smtp_serve
     recipients = [m["To"] for m in sink.messages]
     assert len(recipients) == 6 == len(set(recipients))  # within budget, nobody twice
     assert mgr.get(cid).spent == pytest.approx(6.0)
+
+
+def test_named_campaign_ids_are_unique(shop_store) -> None:
+    mgr = CampaignManager(shop_store, recommend=fixed_recommend)
+    spec = CampaignSpec("named", audience=Audience.segment("Champions").to_dict(),
+                        channel="email", subject="Hi")
+    assert mgr.create(spec, campaign_id="cmp-named") == "cmp-named"
+    assert mgr.get("cmp-named").spec.name == "named"
+    with pytest.raises(CampaignError, match="exists already"):
+        mgr.create(spec, campaign_id="cmp-named")

@@ -72,7 +72,8 @@ def test_segment_to_attributed_report(shop_store, smtp_server) -> None:
             "e2e", audience=Audience.segment(segment).to_dict(), channel="email",
             subject="For you", offer={"offer_id": "e2e-15", "kind": "percent", "value": 15},
             holdout=0.2, schedule={"quiet_hours": None}, frequency_cap=0,
-            tracking_base_url=live.url, attribution_window_days=7))
+            tracking_base_url=live.url, attribution_window_days=7),
+            campaign_id="cmp-e2e")  # a named campaign: the holdout split is reproducible
         launch = mgr.launch(cid)
         # 3. Real SMTP delivery: one mail per treated user, each with its own code.
         treated = launch.assigned["treatment"]

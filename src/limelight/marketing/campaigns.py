@@ -195,11 +195,19 @@ class CampaignManager:
             lambda name, spec: default_channel(name, spec, store))
 
     # -- storage ---------------------------------------------------------------------------
-    def create(self, spec: CampaignSpec | dict[str, Any]) -> str:
-        """Store a new draft; returns its campaign id."""
+    def create(self, spec: CampaignSpec | dict[str, Any], *,
+               campaign_id: str | None = None) -> str:
+        """Store a new draft; returns its campaign id.
+
+        ``campaign_id`` (default: a random ``cmp-...``) also salts the treatment/holdout
+        assignment, so a caller who names the campaign gets a reproducible split.
+        """
         if isinstance(spec, dict):
             spec = CampaignSpec.from_dict(spec)
-        cid = f"cmp-{uuid.uuid4().hex[:12]}"
+        cid = campaign_id or f"cmp-{uuid.uuid4().hex[:12]}"
+        if campaign_id is not None and not self.store.sql(
+                "SELECT 1 FROM marketing_campaigns WHERE campaign_id = ?", [cid]).empty:
+            raise CampaignError(f"campaign {cid!r} exists already; choose another id")
         now = datetime.now(UTC)
         self.store.execute("INSERT INTO marketing_campaigns VALUES (?, ?, 'draft', ?, ?, ?, "
                            "NULL, 0)", [cid, spec.name, json.dumps(spec.to_dict(), default=str),
