@@ -75,7 +75,7 @@ def test_lifecycle_launch_and_smtp_delivery(shop_store, smtp_server) -> None:
     host, port, sink = smtp_server
     mgr = CampaignManager(shop_store, recommend=fixed_recommend,
                           channel_factory=smtp_factory(host, port))
-    cid = mgr.create(spec())
+    cid = mgr.create(spec(), campaign_id="cmp-lifecycle")  # named: reproducible holdout
     assert mgr.get(cid).status == "draft"
     preview = mgr.preview(cid, n=2)
     assert len(preview) == 2 and "PREVIEW" in preview[0]["text"]
