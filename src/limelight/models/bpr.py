@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from limelight.models.base import Recommender
+from limelight.models.similarity import binarize
 
 if TYPE_CHECKING:
     from limelight.data.dataset import Dataset
@@ -59,9 +60,7 @@ class BPR(Recommender):
             num_threads=self.num_threads, random_state=self.random_state)
         positives = self.user_items_
         if positives.nnz and positives.data.min() <= 0:  # BPR reads any stored entry as liked
-            positives = positives.copy()
-            positives.data = (positives.data > 0).astype(np.float32)
-            positives.eliminate_zeros()
+            positives = binarize(positives)
         with threadpool_limits(1, "blas"):
             model.fit(positives, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors)

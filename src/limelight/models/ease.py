@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from limelight.models.base import Recommender
+from limelight.models.similarity import binarize
 
 if TYPE_CHECKING:
     from limelight.data.dataset import Dataset
@@ -54,9 +55,7 @@ class EASE(Recommender):
     def _inputs(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
         if not self.binary:
             return user_items
-        out = user_items.copy()
-        out.data = (out.data > 0).astype(np.float32)
-        return out
+        return binarize(user_items)
 
     def _fit(self, dataset: Dataset) -> None:
         if self.dtype not in ("float32", "float64"):

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from limelight.models.base import Recommender, top_n
-from limelight.models.similarity import blocked_top_k, row_normalize
+from limelight.models.similarity import binarize, blocked_top_k, row_normalize
 
 if TYPE_CHECKING:
     from limelight.data.dataset import Dataset
@@ -59,10 +59,7 @@ class RP3beta(Recommender):
     def _inputs(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
         if not self.binary:
             return user_items
-        out = user_items.copy()
-        out.data = (out.data > 0).astype(np.float32)
-        out.eliminate_zeros()
-        return out
+        return binarize(user_items)
 
     def _fit(self, dataset: Dataset) -> None:
         x = self._inputs(self.user_items_)

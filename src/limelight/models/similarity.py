@@ -88,3 +88,11 @@ def row_normalize(matrix: sp.spmatrix, norm: str = "l1") -> sp.csr_matrix:
     from sklearn.preprocessing import normalize
 
     return normalize(sp.csr_matrix(matrix, dtype=np.float32), norm=norm, axis=1)
+
+
+def binarize(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """A float32 CSR copy with 1 where ``matrix`` is positive; other stored entries dropped."""
+    out = sp.csr_matrix(matrix, dtype=np.float32, copy=True)
+    out.data = (out.data > 0).astype(np.float32)
+    out.eliminate_zeros()
+    return out

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from limelight.models.base import Recommender
+from limelight.models.similarity import binarize
 
 if TYPE_CHECKING:
     from limelight.data.dataset import Dataset
@@ -126,8 +127,7 @@ class TwoStageRanker(Recommender):
 
     def _side_statistics(self, dataset: Dataset) -> None:
         """Per-item and per-user quantities the pair features read."""
-        binary = dataset.interactions.tocsr().copy()
-        binary.data = (binary.data > 0).astype(np.float32)
+        binary = binarize(dataset.interactions)
         self.item_popularity_ = np.log1p(np.asarray(binary.sum(axis=0)).ravel())
         self.item_features_ = _normalised_rows(dataset.item_features)
         self.user_dense_ = _dense_or_none(dataset.user_features)
