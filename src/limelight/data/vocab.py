@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from limelight.errors import UnknownIdError
 
@@ -33,11 +32,6 @@ class IdVocab:
         self._index: dict[str, int] = {x: i for i, x in enumerate(self._ids)}
         if len(self._index) != len(self._ids):
             raise ValueError("IdVocab ids must be distinct")
-
-    @classmethod
-    def from_values(cls, values: Iterable[object]) -> IdVocab:
-        """Vocabulary of the distinct values, in order of first appearance."""
-        return cls(pd.unique(pd.Series(list(values), dtype="object").astype(str)))
 
     def __len__(self) -> int:
         return len(self._ids)
