@@ -27,13 +27,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from limelight.models.base import Recommender, top_n
+from limelight.models.fm_features import TIME_OF_DAY, FeatureEncoding, context_values
 from limelight.models.torch_utils import (
     deterministic,
-    padded_rows,
     progress,
     require_torch,
     resolve_device,
@@ -45,32 +44,13 @@ from limelight.models.torch_utils import (
 if TYPE_CHECKING:
     from limelight.data.dataset import Dataset
 
-#: Context fields derived from the event log: name -> function of the log frame.
-TIME_OF_DAY = ("night", "morning", "afternoon", "evening")
+__all__ = ["LOSSES", "TIME_OF_DAY", "FactorizationMachine", "context_values"]
+
 LOSSES = ("bpr", "warp", "logistic", "softmax")
 _SCORE_BATCH = 1024
 
 
-def context_values(log: pd.DataFrame, fields: Sequence[str]) -> list[list[str]]:
-    """Context tokens (``"field=value"``) of each event in ``log``.
-
-    ``time_of_day`` comes from ``timestamp`` (UTC hour in four bands), ``channel`` from a
-    ``channel`` column when the log has one; absent fields give no token.
-    """
-    columns: list[np.ndarray] = []
-    if "time_of_day" in fields and "timestamp" in log:
-        hours = (log["timestamp"].to_numpy(np.int64) // 3600) % 24
-        bands = np.asarray(TIME_OF_DAY, dtype=object)[hours // 6]
-        columns.append(np.char.add("time_of_day=", bands.astype(str)))
-    if "channel" in fields and "channel" in log:
-        channel = log["channel"].astype("string").fillna("none").to_numpy(str)
-        columns.append(np.char.add("channel=", channel))
-    if not columns:
-        return [[] for _ in range(len(log))]
-    return [list(row) for row in zip(*columns, strict=True)]
-
-
-class FactorizationMachine(Recommender):
+class FactorizationMachine(Recommender, FeatureEncoding):
     """Factorization machine over user, item and context fields.
 
     Parameters
@@ -134,52 +114,6 @@ class FactorizationMachine(Recommender):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
-
-    # -- feature layout ---------------------------------------------------------------------
-    def _layout(self, dataset: Dataset) -> None:
-        """Offsets of the fields in one index space: user ids, user features, item ids,
-        item features, context tokens."""
-        n_uf = dataset.user_features.shape[1] if dataset.user_features is not None else 0
-        n_if = dataset.item_features.shape[1] if dataset.item_features is not None else 0
-        self.user_feature_names_ = list(dataset.user_feature_names) or [
-            f"user_feature_{j}" for j in range(n_uf)]
-        self.item_feature_names_ = list(dataset.item_feature_names) or [
-            f"item_feature_{j}" for j in range(n_if)]
-        self.user_id_offset_ = 1                          # index 0 is padding
-        self.user_feature_offset_ = self.user_id_offset_ + self.n_users_
-        self.item_id_offset_ = self.user_feature_offset_ + n_uf
-        self.item_feature_offset_ = self.item_id_offset_ + self.n_items_
-        self.context_offset_ = self.item_feature_offset_ + n_if
-        tokens = context_values(dataset.log, self.context_fields) if len(dataset.log) else []
-        names = sorted({t for row in tokens for t in row})
-        self.context_names_ = names
-        self.n_features_ = self.context_offset_ + len(names)
-        self._log_context = tokens
-
-    def _user_rows(self, features: sp.csr_matrix | None, ids: np.ndarray | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-        n = len(ids) if ids is not None else features.shape[0]
-        if features is None:
-            features = sp.csr_matrix((n, 0), dtype=np.float32)
-        leading = None if ids is None or not self.use_ids else ids + self.user_id_offset_
-        return padded_rows(features, self.user_feature_offset_, leading)
-
-    def _item_rows(self, features: sp.csr_matrix | None, ids: np.ndarray | None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-        n = len(ids) if ids is not None else features.shape[0]
-        if features is None:
-            features = sp.csr_matrix((n, 0), dtype=np.float32)
-        leading = None if ids is None or not self.use_ids else ids + self.item_id_offset_
-        return padded_rows(features, self.item_feature_offset_, leading)
-
-    def _context_rows(self, contexts: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-        lookup = {name: i + self.context_offset_ for i, name in enumerate(self.context_names_)}
-        width = max([len(c) for c in contexts] + [1])
-        idx = np.zeros((len(contexts), width), dtype=np.int64)
-        for row, tokens in enumerate(contexts):
-            known = [lookup[t] for t in tokens if t in lookup]
-            idx[row, :len(known)] = known
-        return idx, (idx > 0).astype(np.float32)
 
     # -- training ---------------------------------------------------------------------------
     def _fit(self, dataset: Dataset) -> None:
@@ -389,38 +323,7 @@ class FactorizationMachine(Recommender):
         return _masked_top(scores, n, candidates,
                            self.user_items_[users] if exclude_seen else None)
 
-    def _context_tokens(self, context: Mapping[str, str] | Sequence[Mapping[str, str]] | None,
-                        n: int) -> list[list[str]] | None:
-        if context is None:
-            return None
-        rows = [context] * n if isinstance(context, Mapping) else list(context)
-        if len(rows) != n:
-            raise ValueError(f"got {len(rows)} contexts for {n} users")
-        return [[f"{k}={v}" for k, v in row.items()] for row in rows]
-
     # -- cold start -------------------------------------------------------------------------
-    def feature_rows(self, features: Sequence[Mapping[str, float] | Sequence[str]],
-                     side: str = "user") -> sp.csr_matrix:
-        """CSR rows over the training feature columns from names (``["gender=F", ...]``) or
-        ``{name: value}`` mappings; unknown names are ignored (counted in ``last_unknown_``)."""
-        self.check_fitted()
-        names = self.user_feature_names_ if side == "user" else self.item_feature_names_
-        lookup = {name: j for j, name in enumerate(names)}
-        rows, cols, vals, unknown = [], [], [], 0
-        for r, entry in enumerate(features):
-            pairs = entry.items() if isinstance(entry, Mapping) else ((k, 1.0) for k in entry)
-            for name, value in pairs:
-                j = lookup.get(str(name))
-                if j is None:
-                    unknown += 1
-                    continue
-                rows.append(r)
-                cols.append(j)
-                vals.append(float(value))
-        self.last_unknown_ = unknown
-        return sp.csr_matrix((vals, (rows, cols)), shape=(len(features), len(names)),
-                             dtype=np.float32)
-
     def score_cold(self, user_feature_rows: Any, item_feature_rows: Any = None, *,
                    context: Mapping[str, str] | Sequence[Mapping[str, str]] | None = None
                    ) -> np.ndarray:
@@ -463,16 +366,6 @@ class FactorizationMachine(Recommender):
         """
         scores = self.score_cold(user_feature_rows, context=context)
         return _masked_top(scores, n, candidates, None)
-
-    def _as_rows(self, rows: Any, side: str) -> sp.csr_matrix:
-        width = len(self.user_feature_names_ if side == "user" else self.item_feature_names_)
-        if isinstance(rows, list | tuple) and (not rows or isinstance(
-                rows[0], Mapping | list | tuple)):
-            return self.feature_rows(rows, side)
-        matrix = sp.csr_matrix(rows, dtype=np.float32)
-        if matrix.shape[1] != width:
-            raise ValueError(f"{side} feature rows need {width} columns, got {matrix.shape[1]}")
-        return matrix
 
     def item_vectors(self) -> np.ndarray:
         self.check_fitted()
