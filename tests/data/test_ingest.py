@@ -130,6 +130,24 @@ def test_repeats_across_and_within_batches_into_a_fresh_store(tmp_path, settings
     s.close()
 
 
+def test_given_ids_repeated_across_batches_with_other_content(tmp_path, settings):
+    """Given ids repeat across batches with other timestamps: only the first row is kept."""
+    from limelight.store.duckdb import DuckDBEventStore
+
+    rows = [f"e{i},u{i},i{i % 70},view,{1704067200 + i}\n" for i in range(2_000)]
+    rows += [f"e{i},u{i},i{i % 70},click,{1704067200 + 5_000 + i}\n" for i in (3, 900, 1_999)]
+    rows += [f"e{i},u{i},i{i % 70},view,{1704067200 + i}\n" for i in (5, 6)]  # exact repeats
+    path = _write(tmp_path / "ids.csv", "event_id,user_id,item_id,type,timestamp\n"
+                  + "".join(rows))
+    s = DuckDBEventStore(str(tmp_path / "ids.duckdb"))
+    report = ingest_file(s, path, chunk_rows=600, settings=settings)
+    assert report.reconciled and (report.accepted, report.duplicates) == (2_000, 5)
+    kept = s.sql("SELECT count(*) AS n, count(DISTINCT event_id) AS d, "
+                 "count(*) FILTER (type = 'click') AS clicks FROM events")
+    assert kept.to_dict("records") == [{"n": 2_000, "d": 2_000, "clicks": 0}]
+    s.close()
+
+
 def test_parquet_ranges_map_constants_and_line_numbers(tmp_path, settings):
     """DuckDB reads Parquet row ranges itself: mapping, constants, lines as with Arrow."""
     from limelight.store.duckdb import DuckDBEventStore

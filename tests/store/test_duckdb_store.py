@@ -130,6 +130,27 @@ def test_file_store_persists_and_reopens(tmp_path):
         assert s.schema_version == MIGRATIONS[-1][0]
 
 
+def test_version_1_store_migrates_keeping_its_events(tmp_path, monkeypatch):
+    """Migration 2 rebuilds events (event_id stored uncompressed) without losing a row."""
+    import limelight.store.duckdb as duck
+
+    path = tmp_path / "v1.duckdb"
+    monkeypatch.setattr(duck, "MIGRATIONS", MIGRATIONS[:1])
+    with DuckDBEventStore(str(path)) as s:
+        s.write("events", _events(5))
+        assert s.schema_version == 1
+    monkeypatch.setattr(duck, "MIGRATIONS", MIGRATIONS)
+    with DuckDBEventStore(str(path)) as s:
+        assert s.schema_version == MIGRATIONS[-1][0]
+        assert s.count("events") == 5
+        assert s.write("events", _events(6)) == 1  # dedupe by id still works
+        assert s.read_arrow("events").schema.names == schema.ENTITIES["events"].names
+        s.execute("CHECKPOINT")
+        compression = s.sql("SELECT DISTINCT compression FROM pragma_storage_info('events') "
+                            "WHERE column_name = 'event_id' AND segment_type = 'VARCHAR'")
+        assert compression["compression"].tolist() == ["Uncompressed"]
+
+
 def test_concurrent_threads_read_and_write(store):
     errors: list[BaseException] = []
 

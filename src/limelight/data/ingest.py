@@ -436,11 +436,12 @@ class _RunIds:
         self.hashes = np.empty(0, dtype=np.uint64)
         self.inserted = 0
 
-    def any_seen(self, sorted_hashes: np.ndarray) -> bool:
+    def seen(self, sorted_hashes: np.ndarray) -> np.ndarray:
+        """The distinct hashes of ``sorted_hashes`` that this run has committed."""
         if not len(self.hashes) or not len(sorted_hashes):
-            return False
+            return np.empty(0, dtype=np.uint64)
         idx = np.minimum(np.searchsorted(self.hashes, sorted_hashes), len(self.hashes) - 1)
-        return bool((self.hashes[idx] == sorted_hashes).any())
+        return np.unique(sorted_hashes[self.hashes[idx] == sorted_hashes])
 
     def add(self, sorted_hashes: np.ndarray, inserted: int) -> None:
         # Two sorted runs: the stable sort (timsort) merges them in linear time.
@@ -457,9 +458,10 @@ def _event_hints(store: Any, typed: str, ids_given: bool, seen: _RunIds
     """Valid rows, insert hints and sorted id hashes of an event batch.
 
     One pass fetches the 64-bit hash of every valid row's id. Distinct hashes prove distinct
-    ids (no within-batch pass); otherwise only rows with a repeated hash join that pass. The
-    anti-join against the store is skipped while the store holds only this run's events and
-    none of their hashes occurs in the batch.
+    ids (no within-batch pass); otherwise only rows with a repeated hash join that pass. While
+    the store holds only this run's events, the anti-join against the store is skipped when
+    none of their hashes occurs in the batch, and otherwise looks up only the batch rows
+    whose hash does (a handful), so its cost no longer grows with the batch or the store.
     """
     hashes = store.execute(
         f"SELECT hash(event_id) AS h FROM {typed} WHERE __reason IS NULL").fetchnumpy()["h"]
@@ -470,8 +472,21 @@ def _event_hints(store: Any, typed: str, ids_given: bool, seen: _RunIds
         values = ", ".join(str(int(h)) for h in repeated)
         hints["repeats_where"] = f"hash(event_id) IN ({values})"
     stored = store.execute("SELECT count(*) FROM events").fetchone()[0]
-    if stored == seen.inserted and not seen.any_seen(hashes):
+    matched = seen.seen(hashes) if stored == seen.inserted else None
+    if matched is not None and not len(matched):
         hints["probe_store"] = False
+    elif matched is not None and len(matched) <= _MAX_INLINE_REPEATS:
+        # Every stored id is one of this run's, so only rows whose hash the run has stored
+        # can repeat a stored id: the probe looks up those few ids, not the whole batch.
+        values = ", ".join(str(int(h)) for h in matched)
+        hints["probe_candidates"] = f"hash(event_id) IN ({values})"
+        if not ids_given:
+            stamps = store.execute(
+                f"SELECT DISTINCT CAST(timestamp AS VARCHAR) FROM {typed} "
+                f"WHERE __reason IS NULL AND hash(event_id) IN ({values})").fetchall()
+            # Derived ids are a function of the timestamp (see _valid_summary).
+            hints["probe_where"] = "e.timestamp IN (" + ", ".join(
+                f"CAST('{t}' AS TIMESTAMPTZ)" for (t,) in stamps) + ")"
     elif not ids_given and len(hashes):
         lo, hi = store.execute(
             f"SELECT CAST(min(timestamp) AS VARCHAR), CAST(max(timestamp) AS VARCHAR) "
