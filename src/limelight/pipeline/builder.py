@@ -33,8 +33,9 @@ from limelight.pipeline.filters import (
 from limelight.pipeline.history import HistoryIndex
 from limelight.pipeline.rerankers import CategoryCapReranker, MMRReranker, NoveltyReranker
 from limelight.pipeline.scorers import HybridScorer
+from limelight.pipeline.topcache import CandidateCache, pool_from_candidates
 
-Filter = Callable[[np.ndarray, UserContext, RecRequest], None]
+Filter = Callable[..., None]  # (scores, user, request, items=None), see pipeline.filters
 Reranker = Callable[[np.ndarray, np.ndarray, RecRequest], tuple[np.ndarray, np.ndarray]]
 
 #: Candidate pool handed to the re-rankers: max(POOL_FACTOR * n, MIN_POOL) items.
@@ -58,6 +59,9 @@ class RecommendationPipeline:
         Adds reasons when the request asks for them.
     diversity_vectors
         Item vectors MMR and intra-list diversity use.
+    cache
+        Each user's best candidates for this model version (see
+        :mod:`limelight.pipeline.topcache`).
     """
 
     catalog: ItemCatalog
@@ -67,35 +71,68 @@ class RecommendationPipeline:
     explainer: Explainer
     diversity_vectors: np.ndarray
     stage_names: list[str] = field(default_factory=list)
+    cache: CandidateCache = field(default_factory=CandidateCache)
 
     def recommend(self, user: UserContext, request: RecRequest) -> Slate:
-        """Top ``request.n`` items for ``user`` after filters and re-ranking."""
-        scored = self.scorer.score(user)
-        scores = scored.scores
-        if request.items is not None or request.categories:
-            scores[~eligible_items(self.catalog, request)] = -np.inf
-        for stage in self.filters:
-            stage(scores, user, request)
+        """Top ``request.n`` items for ``user`` after filters and re-ranking.
+
+        A user's cached best candidates answer when they provably give the same pool as
+        scoring the whole catalogue (see :mod:`limelight.pipeline.topcache`); otherwise the
+        catalogue is scored and the cache refreshed.
+        """
         reranking = request.diversity > 0 or request.novelty > 0 or bool(request.max_per_category)
         pool = max(POOL_FACTOR * request.n, MIN_POOL) if reranking else request.n
-        items, criterion = candidate_pool(scores, pool)
+        subset_ok = request.items is None and all(
+            getattr(stage, "subset_exact", False) for stage in self.filters)
+        found = self._pool_from_cache(user, request, pool) if subset_ok else None
+        if found is not None:
+            items, relevance, source = found
+            group = None
+        else:
+            scored = self.scorer.score(user)
+            if subset_ok and scored.source != "popular":
+                self.cache.put(user, scored, pool)
+            scores = scored.scores
+            if request.items is not None or request.categories:
+                scores[~eligible_items(self.catalog, request)] = -np.inf
+            for stage in self.filters:
+                stage(scores, user, request)
+            items, relevance = candidate_pool(scores, pool)
+            source, group = scored.source, scored.group
+        criterion = relevance
+        pooled = items
         for stage in self.rerankers:
             items, criterion = stage(items, criterion, request)
         items = items[:request.n]
-        if scored.source == "popular":
+        # relevance of the kept items (re-rankers return their own criterion)
+        order = np.argsort(pooled, kind="stable")
+        relevance = relevance[order[np.searchsorted(pooled[order], items)]]
+        if source == "popular":
             sources = ["popular"] * len(items)
         else:
             # items past the model's own are cold: only content similarity can score them
             n_model = self.catalog.n_model_items
             sources = ["content" if i >= n_model else "model" for i in items.tolist()]
-        source = scored.source
         if len(items) and all(s == "content" for s in sources):
             source = "content"
-        slate = Slate(items=items, scores=scores[items].astype(np.float32), source=source,
-                      group=scored.group, item_sources=sources)
+        slate = Slate(items=items, scores=relevance.astype(np.float32), source=source,
+                      group=group, item_sources=sources)
         if request.explain:
             self.explainer(slate, user)
         return slate
+
+    def _pool_from_cache(self, user: UserContext, request: RecRequest, pool: int
+                         ) -> tuple[np.ndarray, np.ndarray, str] | None:
+        entry = self.cache.get(user)
+        if entry is None:
+            return None
+        scores = entry.scores.copy()
+        for stage in self.filters:
+            stage(scores, user, request, entry.items)
+        found = pool_from_candidates(entry, scores, pool)
+        if found is None:
+            return None
+        return found[0], found[1], entry.source
 
     def score_items(self, user: UserContext, items: np.ndarray) -> tuple[np.ndarray, str]:
         """Scores of given catalogue items for ``user`` (no filters); NaN where an item cannot

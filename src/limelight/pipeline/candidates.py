@@ -37,7 +37,9 @@ def eligible_items(catalog: ItemCatalog, request: RecRequest) -> np.ndarray:
 
 
 def candidate_pool(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best finite-scored items, best first.
+    """The ``k`` best finite-scored items, best first; equal scores rank by lower item index,
+    so the pool is a function of the scores alone (and a subset holding the best items gives
+    the same pool, see :mod:`limelight.pipeline.topcache`).
 
     Returns
     -------
@@ -56,9 +58,16 @@ def candidate_pool(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
             finite = np.flatnonzero(np.isfinite(scores))
             part = finite[np.argpartition(-scores[finite], min(k, len(finite)) - 1)[:k]] \
                 if len(finite) else finite
+        if len(part) == k:
+            # argpartition keeps any of the items scored exactly at the cut: keep the lowest
+            # indices among them
+            cut = scores[part].min()
+            above = part[scores[part] > cut]
+            tied = np.flatnonzero(scores == cut)
+            part = np.concatenate([above, tied[:k - len(above)]])
     else:
         part = np.flatnonzero(np.isfinite(scores))
-    order = np.argsort(-scores[part], kind="stable")
+    order = np.lexsort((part, -scores[part]))
     items = part[order].astype(np.int64)
     return items, scores[items].astype(np.float32)
 

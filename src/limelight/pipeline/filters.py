@@ -1,7 +1,10 @@
 """Filter stage: business rules applied to the score vector in place.
 
 A filter sets the score of every item it rules out to ``-inf`` (boost/bury move scores
-instead). Each is a small callable ``filter(scores, user, request)``; the builder chains them.
+instead). Each is a small callable ``filter(scores, user, request, items=None)``; the builder
+chains them. With ``items`` (catalogue indices), ``scores`` holds the scores of those items
+only (a user's cached candidates, see :mod:`limelight.pipeline.topcache`); a filter whose
+effect on a subset is the same as on the whole catalogue says so with ``subset_exact``.
 """
 
 from __future__ import annotations
@@ -18,22 +21,36 @@ class SeenFilter:
     """Leave out items already in the user's history (when the request asks for it), and
     always the items the user hid or marked not interested."""
 
-    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest) -> None:
-        if request.exclude_seen and len(user.history.items):
-            scores[user.history.items] = -np.inf
-        if len(user.hidden_items):
-            scores[user.hidden_items] = -np.inf
+    subset_exact = True
+
+    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest,
+                 items: np.ndarray | None = None) -> None:
+        for ruled_out, applies in ((user.history.items, request.exclude_seen),
+                                   (user.hidden_items, True)):
+            if applies and len(ruled_out):
+                if items is None:
+                    scores[ruled_out] = -np.inf
+                else:
+                    scores[_members(items, ruled_out)] = -np.inf
 
 
 class StockFilter:
     """Leave out items marked out of stock."""
 
     def __init__(self, catalog: ItemCatalog) -> None:
+        self.in_stock = catalog.in_stock
         self.out_of_stock = np.flatnonzero(~catalog.in_stock)
 
-    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest) -> None:
-        if len(self.out_of_stock):
+    subset_exact = True
+
+    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest,
+                 items: np.ndarray | None = None) -> None:
+        if not len(self.out_of_stock):
+            return
+        if items is None:
             scores[self.out_of_stock] = -np.inf
+        else:
+            scores[~self.in_stock[items]] = -np.inf
 
 
 class CategoryFilter:
@@ -43,12 +60,17 @@ class CategoryFilter:
     def __init__(self, catalog: ItemCatalog) -> None:
         self.catalog = catalog
 
-    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest) -> None:
+    subset_exact = True
+
+    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest,
+                 items: np.ndarray | None = None) -> None:
         if request.categories:
-            scores[~self.catalog.category_mask(request.categories)] = -np.inf
+            keep = self.catalog.category_mask(request.categories)
+            scores[~(keep if items is None else keep[items])] = -np.inf
         blocked = [*request.exclude_categories, *user.blocked_categories]
         if blocked:
-            scores[self.catalog.category_mask(blocked)] = -np.inf
+            drop = self.catalog.category_mask(blocked)
+            scores[drop if items is None else drop[items]] = -np.inf
 
 
 class PriceFilter:
@@ -57,15 +79,19 @@ class PriceFilter:
     def __init__(self, catalog: ItemCatalog) -> None:
         self.price = catalog.price
 
-    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest) -> None:
+    subset_exact = True
+
+    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest,
+                 items: np.ndarray | None = None) -> None:
         if request.min_price is None and request.max_price is None:
             return
+        price = self.price if items is None else self.price[items]
         with np.errstate(invalid="ignore"):
-            ok = np.isfinite(self.price)
+            ok = np.isfinite(price)
             if request.min_price is not None:
-                ok &= self.price >= request.min_price
+                ok &= price >= request.min_price
             if request.max_price is not None:
-                ok &= self.price <= request.max_price
+                ok &= price <= request.max_price
         scores[~ok] = -np.inf
 
 
@@ -80,10 +106,15 @@ class BoostBuryFilter:
                  bury: Sequence[str] = ()) -> None:
         self.boost = _known(catalog, boost)
         self.bury = _known(catalog, bury)
+        # the shift depends on the range of every eligible score: a subset cannot know it
+        self.subset_exact = not len(self.boost) and not len(self.bury)
 
-    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest) -> None:
+    def __call__(self, scores: np.ndarray, user: UserContext, request: RecRequest,
+                 items: np.ndarray | None = None) -> None:
         if not len(self.boost) and not len(self.bury):
             return
+        if items is not None:
+            raise ValueError("boost/bury lists need the whole score vector")
         finite = np.isfinite(scores)
         if not finite.any():
             return
@@ -98,3 +129,11 @@ class BoostBuryFilter:
 def _known(catalog: ItemCatalog, ids: Sequence[str]) -> np.ndarray:
     idx = catalog.items.index(list(ids), missing="ignore")
     return idx[idx >= 0]
+
+
+def _members(items: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """bool per item: is it in ``values``? (a sorted search: ~10x cheaper than ``np.isin``
+    for a few hundred candidates)"""
+    ordered = np.sort(values)
+    at = np.minimum(np.searchsorted(ordered, items), len(ordered) - 1)
+    return ordered[at] == items

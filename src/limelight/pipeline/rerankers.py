@@ -75,8 +75,9 @@ class MMRReranker:
         sims = vecs @ vecs.T
         k = min(request.n, len(items))
         picked: list[int] = []
-        max_sim = np.full(len(items), -np.inf, dtype=np.float32)
-        available = np.ones(len(items), dtype=bool)
+        # lambda * max(sim) == max(lambda * sim) for lambda > 0: the penalty is scaled once
+        penalties = lam * sims
+        max_penalty = np.full(len(items), -np.inf, dtype=np.float32)
         marginal = np.empty(len(items), dtype=np.float32)
         gain = rel.copy()
         weighted_rel = (1.0 - lam) * rel
@@ -84,10 +85,11 @@ class MMRReranker:
             best = int(gain.argmax())
             picked.append(best)
             marginal[best] = gain[best]
-            available[best] = False
-            np.maximum(max_sim, sims[best], out=max_sim)
-            gain = weighted_rel - lam * max_sim
-            gain[~available] = -np.inf
+            np.maximum(max_penalty, penalties[best], out=max_penalty)
+            np.subtract(weighted_rel, max_penalty, out=gain)
+            gain[picked] = -np.inf
+        available = np.ones(len(items), dtype=bool)
+        available[picked] = False
         rest = np.flatnonzero(available)  # keep relevance order after the picked ones
         order = np.concatenate([np.asarray(picked, dtype=np.int64), rest])
         marginal[rest] = rel[rest] - 1.0  # below every picked item
