@@ -142,10 +142,13 @@ def start_server(world: dict[str, Any], port: int) -> subprocess.Popen:
 
     url = json.loads(line)["url"]
     deadline = time.monotonic() + 600
-    # steady state: the model loaded and the profiles built (a background job at start-up)
+    # steady state: the model loaded, the profiles built and the users' candidates cached
+    # (background jobs at start-up)
+    done = ("ready", "failed", "off")
     while True:
         health = httpx.get(f"{url}/health").json()
-        if health["status"] == "ok" and health.get("profiles") in ("ready", "failed", "off"):
+        if health["status"] == "ok" and health.get("profiles") in done and \
+                health.get("candidates", {}).get("status", "off") in done:
             break
         if time.monotonic() > deadline:
             raise SystemExit(f"server not ready: {health}")

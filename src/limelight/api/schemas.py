@@ -203,7 +203,8 @@ class Segments(BaseModel):
 class Health(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "status": "ok", "model_version": "v0003", "model": "als", "items": 1682,
-        "users": 943, "uptime_s": 12.5, "profiles": "ready", "error": None}]})
+        "users": 943, "uptime_s": 12.5, "profiles": "ready",
+        "candidates": {"status": "ready", "users": 943}, "error": None}]})
 
     status: Literal["ok", "degraded"]
     model_version: str | None
@@ -213,6 +214,11 @@ class Health(BaseModel):
     uptime_s: float
     profiles: Literal["off", "building", "ready", "failed"] = Field(
         description="real-time profiles: built in the background after start-up")
+    candidates: dict[str, Any] = Field(
+        default_factory=dict,
+        description="per-user candidate cache of the version served: ``status`` (off, "
+                    "warming, ready) and ``users`` held; warmed in the background after a "
+                    "version loads")
     error: str | None
 
 

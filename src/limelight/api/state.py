@@ -118,6 +118,9 @@ class ServingState(ProfileState):
         self._watcher: threading.Thread | None = None
         self._pointer_mtime: float | None = None
         self.on_swap: list[Any] = []  # callbacks(snapshot) run after a switch
+        # fill each loaded version's per-user candidate cache in the background
+        self.warm_candidates = True
+        self.candidates_status = "off"  # off, warming, ready or failed
         # versions other than the active one that serving experiments answer with
         self.variant_snapshots: dict[str, Snapshot] = {}
         self.experiments: Any = None  # ServingExperiments, set up when the app starts
@@ -171,6 +174,7 @@ class ServingState(ProfileState):
             pending, self._pending = self._pending or [], None
             self._apply_to(snapshot, pending, learn_profiles=False)
             self.snapshot = snapshot
+        self._start_warming(snapshot)
         for callback in self.on_swap:
             callback(snapshot)
         return snapshot
@@ -202,6 +206,34 @@ class ServingState(ProfileState):
                             histories=histories, popularity=popularity, model_users=model_users)
         smoke_test(snapshot)
         return snapshot
+
+    def _start_warming(self, snapshot: Snapshot) -> None:
+        """Fill the new version's candidate cache for its users, most active first, in a
+        daemon thread (requests are answered meanwhile: a user not warmed yet is scored
+        exactly, as on any cache miss)."""
+        if not self.warm_candidates:
+            return
+        self.candidates_status = "warming"
+
+        def warm() -> None:
+            try:
+                histories = snapshot.histories
+                users = [u for u in snapshot.model_users.ids.tolist() if u in histories]
+                users.sort(key=lambda u: -len(histories.get(u).items))
+                limit = snapshot.pipeline.cache.max_users
+                for user_id in users[:limit]:
+                    if self.snapshot is not snapshot or self._watch_stop.is_set():
+                        return  # replaced or shutting down: the next version warms itself
+                    user = UserContext(user_id, snapshot.model_users.get(user_id),
+                                       histories.get(user_id))
+                    snapshot.pipeline.warm(user)
+                if self.snapshot is snapshot:
+                    self.candidates_status = "ready"
+            except Exception:  # warming is an optimisation: serving goes on without it
+                log.exception("candidate cache warming failed")
+                self.candidates_status = "failed"
+
+        threading.Thread(target=warm, name="limelight-candidates", daemon=True).start()
 
     def variant_snapshot(self, version: str) -> Snapshot:
         """The snapshot of ``version`` for a serving experiment (the active one when it is

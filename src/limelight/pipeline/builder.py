@@ -121,6 +121,19 @@ class RecommendationPipeline:
             self.explainer(slate, user)
         return slate
 
+    def warm(self, user: UserContext, pool: int = MIN_POOL) -> bool:
+        """Score ``user`` over the catalogue and cache their best candidates (when the cache
+        applies and holds no current entry); True when an entry was made."""
+        if not all(getattr(stage, "subset_exact", False) for stage in self.filters):
+            return False
+        if self.cache.peek(user) is not None:
+            return False
+        scored = self.scorer.score(user)
+        if scored.source == "popular":
+            return False
+        self.cache.put(user, scored, pool)
+        return True
+
     def _pool_from_cache(self, user: UserContext, request: RecRequest, pool: int
                          ) -> tuple[np.ndarray, np.ndarray, str] | None:
         entry = self.cache.get(user)

@@ -45,7 +45,7 @@ class TopCandidates:
     Attributes
     ----------
     items
-        int64 catalogue indices, best first (ties by lower index).
+        int32 catalogue indices, best first (ties by lower index).
     scores
         float32 scores of ``items``, as the full score vector holds them.
     bound
@@ -96,20 +96,26 @@ class CandidateCache:
         return len(self._entries)
 
     def get(self, user: UserContext) -> TopCandidates | None:
-        """The user's entry when it is still valid for their history, else None."""
-        entry = self._entries.get(user.user_id)
-        if entry is None or not entry.fresh_for(user):
+        """The user's entry when it is still valid for their history, else None (counted
+        as a hit or a miss)."""
+        entry = self.peek(user)
+        if entry is None:
             self.misses += 1
-            return None
-        self.hits += 1
+        else:
+            self.hits += 1
         return entry
+
+    def peek(self, user: UserContext) -> TopCandidates | None:
+        """:meth:`get` without counting."""
+        entry = self._entries.get(user.user_id)
+        return entry if entry is not None and entry.fresh_for(user) else None
 
     def put(self, user: UserContext, scored: Scored, pool: int) -> TopCandidates:
         """Keep the best items of ``scored`` (the user's full, unfiltered score vector)."""
         size = max(self.min_candidates, 2 * pool) + len(user.history.items)
         items, scores = candidate_pool(scored.scores, size + 1)
         bound = float(scores[size]) if len(items) > size else -np.inf
-        entry = TopCandidates(items=items[:size].copy(), scores=scores[:size].copy(),
+        entry = TopCandidates(items=items[:size].astype(np.int32), scores=scores[:size].copy(),
                               bound=bound, source=scored.source,
                               history_items=user.history.items,
                               history_weights=user.history.weights, model_row=user.model_row)
@@ -140,4 +146,4 @@ def pool_from_candidates(entry: TopCandidates, scores: np.ndarray, pool: int
         return None
     # entry items are ranked by (score desc, index asc): positions tie-break like indices
     positions, values = candidate_pool(scores, pool)
-    return entry.items[positions], values
+    return entry.items[positions].astype(np.int64), values

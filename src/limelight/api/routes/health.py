@@ -27,6 +27,8 @@ async def health(request: Request, state: State) -> Any:
         "users": len(snapshot.histories) if snapshot else 0,
         "uptime_s": round(time.time() - request.app.state.started_at, 3),
         "profiles": state.profiles_status,
+        "candidates": {"status": state.candidates_status,
+                       "users": len(snapshot.pipeline.cache) if snapshot else 0},
         "error": state.load_error})
 
 
