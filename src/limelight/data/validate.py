@@ -145,9 +145,14 @@ def parse_expr(kind: str, col: str, dtype: pa.DataType) -> tuple[str, str]:
 
 def event_id_sql(user: str = "user_id", item: str = "item_id", type_: str = "type",
                  ts: str = '"timestamp"') -> str:
-    """SQL that computes :func:`limelight.data.schema.derive_event_id` (same ids)."""
-    return (f"md5({user} || chr(31) || coalesce({item}, '') || chr(31) || {type_} || chr(31) "
-            f"|| CAST(epoch_us({ts}) AS VARCHAR))")
+    """SQL that computes :func:`limelight.data.schema.derive_event_id` (same ids).
+
+    ``concat`` builds the key in one allocation (a chain of ``||`` made one per operator, a
+    quarter of the id's cost); it reads NULL as empty text, which only rows that fail
+    validation for the missing value can have.
+    """
+    return (f"md5(concat({user}, chr(31), {item}, chr(31), {type_}, chr(31), "
+            f"CAST(epoch_us({ts}) AS VARCHAR)))")
 
 
 def _literal(value: object) -> str:
