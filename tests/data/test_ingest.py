@@ -130,6 +130,23 @@ def test_repeats_across_and_within_batches_into_a_fresh_store(tmp_path, settings
     s.close()
 
 
+@pytest.mark.parametrize("odd", ['"u9,i9",view,1704067200,,,\n',      # right count, quoted
+                                 '"u9,x",i9,view,1704067200,,,\n'])  # quoted, 7 fields
+def test_quoted_delimiters_inside_a_plain_block(tmp_path, store, settings, odd):
+    """A quoted delimiter must not fool the per-line delimiter count of the fast CSV path."""
+    lines = [f'"u{i}","i{i}",view,{1704067200 + i},,,\n' for i in range(300)]
+    lines[150] = odd
+    report = ingest_file(store, _write(tmp_path / "q.csv", HEADER + "".join(lines)),
+                         settings=settings)
+    assert report.reconciled and report.read == 300
+    if odd.startswith('"u9,i9"'):  # 2 real fields: quarantined with its line and raw text
+        assert (report.accepted, report.rejections) == (299, [(152, "malformed_line")])
+        assert store.read("quarantine")["raw"].tolist() == [odd.rstrip("\n")]
+    else:
+        assert report.accepted == 300
+        assert "u9,x" in store.read("events")["user_id"].tolist()
+
+
 def test_given_ids_repeated_across_batches_with_other_content(tmp_path, settings):
     """Given ids repeat across batches with other timestamps: only the first row is kept."""
     from limelight.store.duckdb import DuckDBEventStore
