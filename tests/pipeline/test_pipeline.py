@@ -134,3 +134,35 @@ def test_model_without_fold_in_uses_recent_knn(shop) -> None:
     histories.append("fresh", 7, "view")
     fresh = pipeline.recommend(_context(shop, histories, "fresh"), RecRequest(n=5))
     assert fresh.source == "recent_knn" and len(fresh.items) == 5
+
+
+def test_reused_fold_in_solver_equals_the_models_fold_in(shop, als) -> None:
+    pipeline, histories = als
+    scorer = pipeline.scorer
+    assert scorer._fold_in is not None
+    for user in ("u1", "u5", "u9"):
+        row = scorer._row(histories.get(user))
+        assert np.array_equal(scorer._fold_in_vector(row),
+                              np.asarray(scorer.model.fold_in(row), np.float32).ravel())
+
+
+def test_sequence_model_scores_the_ordered_history(shop) -> None:
+    pytest.importorskip("torch")
+    pipeline, histories = _pipeline(shop, "sasrec", n_factors=16, n_layers=1, n_heads=1,
+                                    max_len=20, n_epochs=2, batch_size=64, random_state=0,
+                                    device="cpu")
+    model = pipeline.scorer.model
+    catalog = shop["catalog"]
+    order = [catalog.items.get(i) for i in ("i3", "i10", "i17", "i4")]
+    for item in order:
+        histories.append("seq-user", item, "view")
+    context = _context(shop, histories, "seq-user")
+    scored = pipeline.scorer.score(context)
+    assert scored.source == "fold_in"
+    expected = model.score_sequences([np.asarray(order)])[0]
+    assert np.array_equal(scored.scores[:catalog.n_model_items], expected)
+    # the order matters to the model, and the answer follows it
+    reverse = model.score_sequences([np.asarray(order[::-1])])[0]
+    assert not np.array_equal(expected, reverse)
+    slate = pipeline.recommend(context, RecRequest(n=5))
+    assert not set(order) & set(slate.items.tolist())
