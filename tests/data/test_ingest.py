@@ -251,3 +251,31 @@ def test_explicit_event_ids_dedupe_regardless_of_time(tmp_path, store, settings)
     # e1 is known; the row without an id gets a derived id (new content, so new)
     assert (r.accepted, r.duplicates) == (1, 1)
     assert store.count("events") == 3
+
+
+def test_prefetch_keeps_order_errors_and_stops_early():
+    """The read-ahead thread yields chunks in order, re-raises reader errors, stops early."""
+    import threading
+
+    from limelight.data.readers import prefetch
+
+    def chunks(n, fail_at=None, log=None):
+        for i in range(n):
+            if i == fail_at:
+                raise IngestError(f"broken at {i}")
+            if log is not None:
+                log.append(i)
+            yield i
+
+    assert list(prefetch(chunks(5))) == [0, 1, 2, 3, 4]
+    got = []
+    with pytest.raises(IngestError, match="broken at 3"):
+        for c in prefetch(chunks(5, fail_at=3)):
+            got.append(c)
+    assert got == [0, 1, 2]
+    log: list[int] = []
+    it = prefetch(chunks(1_000, log=log))
+    assert next(it) == 0
+    it.close()  # the consumer stops: the reader stops too, at most two chunks ahead
+    assert len(log) <= 3
+    assert not [t for t in threading.enumerate() if t.name == "ingest-reader"]

@@ -174,6 +174,8 @@ def ingest_file(store: Any, path: str | Path, entity: str = "events", *,
         else:
             chunks = readers.iter_parquet(path, chunk_rows=rows)
         total = _parquet_rows(path)
+    if fmt != "parquet":  # DuckDB reads Parquet itself; text is parsed here, ahead
+        chunks = readers.prefetch(chunks)
     return _run(store, chunks, entity, source=source_name or str(path), fmt=fmt,
                 mapping=mapping, constants=constants, settings=settings, progress=progress,
                 total=total, collect_ids=False, raw_lines=fmt in ("csv", "tsv"))

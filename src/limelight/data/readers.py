@@ -333,6 +333,57 @@ def _slow_block(buf: bytes, starts: np.ndarray, ends: np.ndarray, line_nos: np.n
     return Chunk(table=pa.table(arrays), malformed=malformed)
 
 
+def prefetch(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """Yield ``chunks`` while a background thread already reads the next one.
+
+    Parsing text (numpy, pyarrow, the ``csv`` module for odd blocks) and storing the previous
+    chunk (DuckDB) both release the GIL for most of their time, so on two or more cores they
+    overlap. At most one chunk waits in memory. Reader errors surface in the consumer at the
+    chunk where they happened; a consumer that stops early stops the reader.
+    """
+    import queue
+    import threading
+
+    slot: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[str, object]) -> bool:
+        while not stop.is_set():
+            try:
+                slot.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(("chunk", chunk)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(("error", exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="ingest-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = slot.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value  # type: ignore[misc]
+            yield value  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
+
+
 def iter_jsonl(path: Path, *, encoding: str = "utf-8",
                chunk_rows: int = 500_000) -> Iterator[Chunk]:
     """Stream a JSON Lines file; every value arrives as text (validation types it)."""
