@@ -65,6 +65,12 @@ class ServeConfig(BaseModel):
     diversity: float = Field(0.0, ge=0.0, le=1.0, description="default MMR lambda (0 = off)")
     boost_items: list[str] = Field(default_factory=list)
     bury_items: list[str] = Field(default_factory=list)
+    candidate_cache_users: int = Field(
+        20_000, ge=0, description="users whose best candidates are kept per model version, "
+                                  "warmed at load (0 = off)")
+    candidate_cache_min_items: int = Field(
+        10_000, ge=0, description="smaller catalogues are scored in full on every request "
+                                  "(as cheap as filtering cached candidates)")
 
 
 class MarketingConfig(BaseModel):

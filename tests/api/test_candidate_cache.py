@@ -39,7 +39,7 @@ def _exact(client, users, queries):
 def test_cache_is_warmed_and_answers_exactly(world, app_factory) -> None:
     from fastapi.testclient import TestClient
 
-    with TestClient(app_factory(world)) as client:
+    with TestClient(app_factory(world, candidate_cache_min_items=0)) as client:
         deadline = time.monotonic() + 60
         while (health := client.get("/health").json())["candidates"]["status"] != "ready":
             assert time.monotonic() < deadline, health
@@ -81,3 +81,8 @@ def test_cache_is_warmed_and_answers_exactly(world, app_factory) -> None:
         assert first not in [i for i, _, _ in after_event[0]]
         assert client.get(f"/users/{users[1]}/recommendations").json()["source"] == "fold_in"
         assert after_event == _exact(client, [users[1]], QUERIES[:2])
+
+    with TestClient(app_factory(world)) as client:  # a small catalogue is scored in full
+        assert client.get("/health").json()["candidates"] == {"status": "off", "users": 0}
+        assert client.get(f"/users/{users[2]}/recommendations").status_code == 200
+        assert not len(client.app.state.serving.snapshot.pipeline.cache)

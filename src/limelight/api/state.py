@@ -197,9 +197,12 @@ class ServingState(ProfileState):
         groups = {u: user_groups(a, self.segment_of(u)) for u, a in self.attributes.items()}
         popularity = GroupPopularity.from_histories(histories, catalog.n_items, groups)
         serve = self.settings.serve
+        cache_users = (serve.candidate_cache_users
+                       if catalog.n_items >= serve.candidate_cache_min_items else 0)
         pipeline = build_pipeline(model, catalog, histories, popularity,
                                   boost_items=serve.boost_items, bury_items=serve.bury_items,
-                                  random_state=self.settings.random_state)
+                                  random_state=self.settings.random_state,
+                                  cache_users=cache_users)
         snapshot = Snapshot(version=version,
                             name=str(metadata.get("name", type(model).__name__)),
                             metadata=metadata, pipeline=pipeline, catalog=catalog,
@@ -211,7 +214,8 @@ class ServingState(ProfileState):
         """Fill the new version's candidate cache for its users, most active first, in a
         daemon thread (requests are answered meanwhile: a user not warmed yet is scored
         exactly, as on any cache miss)."""
-        if not self.warm_candidates:
+        if not self.warm_candidates or snapshot.pipeline.cache.max_users <= 0:
+            self.candidates_status = "off"
             return
         self.candidates_status = "warming"
 

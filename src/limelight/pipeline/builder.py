@@ -33,7 +33,7 @@ from limelight.pipeline.filters import (
 from limelight.pipeline.history import HistoryIndex
 from limelight.pipeline.rerankers import CategoryCapReranker, MMRReranker, NoveltyReranker
 from limelight.pipeline.scorers import HybridScorer
-from limelight.pipeline.topcache import CandidateCache, pool_from_candidates
+from limelight.pipeline.topcache import MAX_USERS, CandidateCache, pool_from_candidates
 
 Filter = Callable[..., None]  # (scores, user, request, items=None), see pipeline.filters
 Reranker = Callable[[np.ndarray, np.ndarray, RecRequest], tuple[np.ndarray, np.ndarray]]
@@ -167,8 +167,8 @@ class RecommendationPipeline:
 
 def build_pipeline(model: Recommender, catalog: ItemCatalog, histories: HistoryIndex,
                    popularity: GroupPopularity, *, boost_items: Sequence[str] = (),
-                   bury_items: Sequence[str] = (), random_state: int = 0
-                   ) -> RecommendationPipeline:
+                   bury_items: Sequence[str] = (), random_state: int = 0,
+                   cache_users: int = MAX_USERS) -> RecommendationPipeline:
     """The default pipeline for ``model``.
 
     Parameters
@@ -181,6 +181,8 @@ def build_pipeline(model: Recommender, catalog: ItemCatalog, histories: HistoryI
         External item ids moved to the top / bottom of eligible items (``settings.serve``).
     random_state
         Seed of vector reductions.
+    cache_users
+        Users whose best candidates are cached (0: every request scores the catalogue).
     """
     scorer = HybridScorer(model, catalog, popularity, random_state=random_state)
     has_content = bool(np.any(catalog.content))
@@ -198,4 +200,5 @@ def build_pipeline(model: Recommender, catalog: ItemCatalog, histories: HistoryI
     names = [type(s).__name__ for s in (*filters, *rerankers)]
     return RecommendationPipeline(catalog=catalog, scorer=scorer, filters=filters,
                                   rerankers=rerankers, explainer=explainer,
-                                  diversity_vectors=vectors, stage_names=names)
+                                  diversity_vectors=vectors, stage_names=names,
+                                  cache=CandidateCache(max_users=cache_users))
