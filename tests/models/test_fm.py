@@ -140,3 +140,44 @@ def test_context_changes_the_ranking():
 def test_bad_loss_is_rejected():
     with pytest.raises(ValueError, match="loss must be"):
         small_fm(loss="hinge").fit(taste_dataset())
+
+
+def test_features_only_users_are_scored_by_their_features_alone():
+    """With the user id always hidden (dropout 1), a trained user is exactly the vector of
+    their features: their scores equal a new user's with the same features."""
+    dataset = taste_dataset(seed=3)
+    model = small_fm(loss="softmax", user_id_dropout=1.0).fit(dataset)
+    warm = np.arange(4)
+    names = [["group=A"] if u % 2 == 0 else ["group=B"] for u in warm]
+    np.testing.assert_allclose(model._score_users(warm, model.user_items_[warm]),
+                               model.score_cold(names), rtol=1e-5,
+                               atol=1e-5)
+    # ... and the features carry the taste: each group's own category ranks first
+    top, _ = model.recommend_cold([["group=A"], ["group=B"]], n=5)
+    assert (category_of(top[0]) == 0).all() and (category_of(top[1]) == 1).all()
+
+
+def test_softmax_starts_from_item_popularity():
+    """Before any epoch the softmax model ranks by training popularity (item biases start at
+    log frequency), so training only has to learn how features move away from it."""
+    dataset = taste_dataset(seed=4)
+    model = small_fm(loss="softmax", n_epochs=0, user_id_dropout=1.0).fit(dataset)
+    counts = np.asarray(dataset.interactions.sum(axis=0)).ravel()
+    scores = model.score_cold([["group=A"]])[0]
+    more_popular = counts[:, None] > counts[None, :]
+    assert (scores[:, None] > scores[None, :])[more_popular].all()
+
+
+def test_validation_on_held_out_users_stops_early_and_keeps_them_cold():
+    dataset = taste_dataset(seed=5)
+    model = small_fm(loss="softmax", early_stopping=True, validation="users",
+                     validation_fraction=0.25, n_epochs=40, patience=2).fit(dataset)
+    assert all("valid_ndcg10" in h for h in model.history_)
+    assert len(model.history_) < 40          # it stopped on its own
+    # the validation users were scored from their features: their ids are switched off
+    assert (model.user_val_[:, 0] == 0).sum() > N_HELD_OUT
+    held_out = np.arange(N_USERS - N_HELD_OUT, N_USERS)
+    top, _ = model.recommend(held_out, n=5)
+    assert (category_of(top) == (held_out % 2)[:, None]).mean() >= 0.9
+    with pytest.raises(ValueError, match="validation must be"):
+        small_fm(validation="later").fit(dataset)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["LOSSES", "TIME_OF_DAY", "FactorizationMachine", "context_values"]
 
 LOSSES = ("bpr", "warp", "logistic", "softmax")
+VALIDATIONS = ("events", "users")
 _SCORE_BATCH = 1024
 
 
@@ -75,9 +76,13 @@ class FactorizationMachine(Recommender, FeatureEncoding):
         carry are skipped. Context is hidden on half of the examples so scoring without a
         context is calibrated too.
     early_stopping, validation_fraction, patience
-        Hold out the latest ``validation_fraction`` of each user's events, evaluate NDCG@10
-        on them after each epoch, stop after ``patience`` epochs without progress and keep the
-        best epoch's weights.
+        Hold out part of the training events, evaluate NDCG@10 on them after each epoch, stop
+        after ``patience`` epochs without progress and keep the best epoch's weights.
+    validation
+        What is held out: ``"events"`` -- the latest ``validation_fraction`` of each user's
+        events (warm users, the next items); ``"users"`` -- all events of a random
+        ``validation_fraction`` of the users, who are then scored from their features alone
+        (the cold-start use: pick the epoch that serves *new* users best).
     random_state, device, verbose
         Seed; ``"auto"`` picks CUDA when available; progress bar over epochs.
 
@@ -95,7 +100,8 @@ class FactorizationMachine(Recommender, FeatureEncoding):
                  user_id_dropout: float = 0.2, item_id_dropout: float = 0.2,
                  context_fields: Sequence[str] = ("time_of_day", "channel"),
                  early_stopping: bool = True, validation_fraction: float = 0.1,
-                 patience: int = 3, random_state: int | None = 0, device: str = "auto",
+                 patience: int = 3, validation: str = "events",
+                 random_state: int | None = 0, device: str = "auto",
                  verbose: bool = False) -> None:
         self.n_factors = n_factors
         self.loss = loss
@@ -111,6 +117,7 @@ class FactorizationMachine(Recommender, FeatureEncoding):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.validation = validation
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -119,6 +126,9 @@ class FactorizationMachine(Recommender, FeatureEncoding):
     def _fit(self, dataset: Dataset) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.validation not in VALIDATIONS:
+            raise ValueError(f"validation must be one of {VALIDATIONS}, got "
+                             f"{self.validation!r}")
         torch = require_torch()
         device = resolve_device(self.device)
         self._layout(dataset)
@@ -131,17 +141,43 @@ class FactorizationMachine(Recommender, FeatureEncoding):
             # an id never seen in training has an untrained embedding: score by features only
             self.user_val_[np.diff(self.user_items_.indptr) == 0, 0] = 0.0
             self.item_val_[np.diff(self.user_items_.tocsc().indptr) == 0, 0] = 0.0
+            if self.user_id_dropout >= 1.0:
+                # ids never seen in training (users are pure feature vectors): keep them out
+                self.user_val_[:, 0] = 0.0
         users, items, weights, contexts = self._positives(dataset)
-        train, valid = _temporal_holdout(users, self.validation_fraction
-                                         if self.early_stopping else 0.0)
+        fraction = self.validation_fraction if self.early_stopping else 0.0
+        if self.validation == "users":
+            train, valid = _held_out_users(users, fraction, self.random_state)
+            if self.use_ids:
+                # validation users stand for new users: scored by their features only
+                self.user_val_[np.unique(users[valid]), 0] = 0.0
+        else:
+            train, valid = _temporal_holdout(users, fraction)
         with deterministic(device):
             self.net_ = _build_net(self.n_features_, self.n_factors).to(device)
+            if self.loss == "softmax" and self.use_ids:
+                self._start_at_popularity(torch, items[train], weights[train])
             ctx_idx, ctx_val = self._context_rows(contexts)
             self.history_ = self._train(torch, users, items, weights, ctx_idx, ctx_val, train,
                                         valid, generator, device)
         self.net_.eval()
         self._log_context = None
         self._cache_items()
+
+    def _start_at_popularity(self, torch: Any, items: np.ndarray, weights: np.ndarray) -> None:
+        """Item-id biases start at log item frequency: the softmax optimum without features.
+
+        Training then learns how users and features move away from popularity instead of
+        spending its first epochs on popularity itself, and the model is never worse than
+        popularity early on (what cold-start users are scored against).
+        """
+        counts = np.bincount(items, weights=weights, minlength=self.n_items_)
+        bias = np.log1p(counts)
+        bias -= bias.mean()
+        rows = torch.arange(self.n_items_, device=self.net_.linear.weight.device)
+        with torch.no_grad():
+            self.net_.linear.weight[rows + self.item_id_offset_, 0] = torch.as_tensor(
+                bias, dtype=self.net_.linear.weight.dtype, device=rows.device)
 
     def _positives(self, dataset: Dataset
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[str]]]:
@@ -411,6 +447,21 @@ def _temporal_holdout(users: np.ndarray, fraction: float) -> tuple[np.ndarray, n
     n_valid = np.where(counts >= 3, np.floor(counts * fraction).astype(int), 0)
     rank = positions - np.repeat(starts, counts)
     is_valid = rank >= np.repeat(counts - n_valid, counts)
+    return positions[~is_valid], positions[is_valid]
+
+
+def _held_out_users(users: np.ndarray, fraction: float, random_state: int | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of training and validation examples: every example of a random
+    ``fraction`` of the users (at least one user when any is drawn) is validation."""
+    positions = np.arange(len(users))
+    distinct = np.unique(users)
+    n_valid = round(fraction * len(distinct))
+    if fraction <= 0 or len(distinct) < 2:
+        return positions, positions[:0]
+    rng = np.random.default_rng(random_state)
+    chosen = rng.choice(distinct, size=min(max(n_valid, 1), len(distinct) - 1), replace=False)
+    is_valid = np.isin(users, chosen)
     return positions[~is_valid], positions[is_valid]
 
 

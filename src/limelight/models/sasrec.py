@@ -231,7 +231,8 @@ class SASRec(Recommender):
                 lengths = np.array([max(len(s), 1) for s in chunk])
                 x = torch.from_numpy(_right_pad(chunk, int(lengths.max()))).to(device)
                 hidden = self.net_.encode(x)
-                last = hidden[torch.arange(len(chunk)), torch.from_numpy(lengths - 1)]
+                rows = torch.arange(len(chunk), device=device)
+                last = hidden[rows, torch.from_numpy(lengths - 1).to(device)]
                 scores = (last @ self.net_.item_emb.weight[1:].T).float().cpu().numpy()
                 out[start:start + len(chunk)] = scores
         empty = [row for row, s in enumerate(seqs) if not len(s)]
