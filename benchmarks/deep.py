@@ -7,11 +7,14 @@ Measured, with the official evaluation code (``limelight.evaluation``):
    SASRec next to EASE and popularity. Target: SASRec NDCG@10 >= 0.215.
 2. **loo** -- leave-last-one-out (each user's last item is the test, full ranking): HR@10 and
    NDCG@10 of SASRec, EASE and popularity.
-3. **cold** -- 20% of users held out of training entirely; only their demographics (age band,
-   gender, occupation, zip region) are known. FM vs popularity. Target: +10% NDCG@10.
+3. **cold** -- 20% of users held out of training entirely; only their demographics are known
+   (the FM reads age band and gender). FM vs popularity, both trained on the same users and
+   ranking the full catalogue for the same test users. Target: +10% NDCG@10.
 4. **two_stage** -- ALS candidates re-ranked by gradient boosting vs ALS alone (temporal).
 
-Every deep model's fit time is reported (target: < 180 s on 2 CPU cores, ``--threads 2``).
+Every deep model's fit time is reported, wall and CPU seconds, with PASS/FAIL against the
+target (< 180 s wall on 2 CPU cores, ``--threads 2``); the load average goes into the JSON,
+since on a shared machine wall time mostly measures the neighbours.
 Hyperparameters are fixed (chosen beforehand, never on the test data).
 
 Run::
@@ -43,13 +46,25 @@ from limelight.models.registry import create
 REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"sasrec_ndcg@10": 0.215, "cold_start_gain": 0.10, "fit_seconds": 180.0}
 EASE = {"regularization": 500.0}
+#: 64-wide, 2 blocks, full softmax; batches of 64 windows: ML-100K has only ~1k windows, so
+#: small batches give 4x more optimiser steps per epoch than 256 and 20 epochs suffice
+#: (40 epochs of 128 reached the same NDCG in twice the time)
 SASREC_LOO = {"n_factors": 64, "n_layers": 2, "n_heads": 2, "max_len": 200, "dropout": 0.2,
-              "n_epochs": 60, "batch_size": 128, "learning_rate": 2e-3, "random_state": 0}
+              "n_epochs": 20, "batch_size": 64, "learning_rate": 3e-3, "random_state": 0}
 #: the temporal protocol tests each user's next 20% of items, so every position learns to
 #: predict the next 5 items (``target_window``), not only the next one
-SASREC = {**SASREC_LOO, "n_epochs": 40, "learning_rate": 3e-3, "target_window": 5}
-FM_COLD = {"loss": "softmax", "n_factors": 16, "n_epochs": 10, "regularization": 0.1,
-           "user_id_dropout": 1.0, "context_fields": (), "random_state": 0}
+SASREC = {**SASREC_LOO, "target_window": 5}
+#: cold start: users are pure feature vectors (``user_id_dropout=1``), full softmax, item
+#: biases start at log popularity; early stopping on 20% of the *training* users held out
+#: whole (``validation="users"``). Age band and gender only: adding occupation and zip
+#: region lowered NDCG@10 on those validation users (0.553 -> 0.541), as did
+#: regularisation 0.1 (0.551) -- chosen there, never on the test users.
+FM_COLD = {"loss": "softmax", "n_factors": 16, "n_epochs": 30, "learning_rate": 2e-3,
+           "regularization": 0.01, "user_id_dropout": 1.0, "context_fields": (),
+           "validation": "users", "validation_fraction": 0.2, "patience": 5,
+           "random_state": 0}
+COLD_FIELDS = ("age", "gender")
+DEEP_MODELS = ("sasrec", "fm", "two_stage")
 ALS = {"n_factors": 64, "n_epochs": 15, "regularization": 0.1, "alpha": 5.0}
 SECTIONS = ("temporal", "loo", "cold", "two_stage")
 
@@ -59,15 +74,18 @@ def _default_data_dir() -> Path:
     return Path(root) / "ml-100k" if root else REPO.parent / "shared" / "data" / "ml-100k"
 
 
-def demographic_features(dataset: Any, data_dir: Path) -> None:
-    """Attach ML-100K user demographics (age band, gender, occupation, first zip digit) and
-    item genres as one-hot feature matrices."""
+def demographic_features(dataset: Any, data_dir: Path,
+                         fields: tuple[str, ...] = ("age", "gender", "occupation", "region")
+                         ) -> None:
+    """Attach ML-100K user demographics (those of age band, gender, occupation, first zip
+    digit named in ``fields``) and item genres as one-hot feature matrices."""
     users = pd.read_csv(data_dir / "u.user", sep="|", header=None, encoding="latin-1",
                         names=["user_id", "age", "gender", "occupation", "zip"])
     bands = pd.cut(users["age"], [0, 18, 25, 35, 45, 50, 56, 200], right=False).astype(str)
     tokens = [[f"age={a}", f"gender={g}", f"occupation={o}", f"region={str(z)[:1]}"]
               for a, g, o, z in zip(bands, users["gender"], users["occupation"], users["zip"],
                                     strict=True)]
+    tokens = [[t for t in row if t.split("=")[0] in fields] for row in tokens]
     rows = dataset.users.index(users["user_id"].astype(str).to_numpy(), missing="ignore")
     dataset.user_features, dataset.user_feature_names = _one_hot(rows, tokens, dataset.n_users)
     genres = [line.split("|")[0] for line in
@@ -101,7 +119,9 @@ def _fit_eval(name: str, params: dict[str, Any], train: Any, test: Any,
     # CPU seconds too: on a shared machine wall time mostly measures the neighbours
     fit_cpu_seconds = time.process_time() - cpu_start
     metrics = evaluate_ranking(model, train, test, history=history, extras=False)
+    deep = name in DEEP_MODELS
     return {"model": name, "fit_seconds": fit_seconds, "fit_cpu_seconds": fit_cpu_seconds,
+            "fit_under_3_min": (fit_seconds < TARGETS["fit_seconds"]) if deep else None,
             "params": params,
             "ndcg@10": metrics["ndcg@10"], "hit_rate@10": metrics["hit_rate@10"],
             "recall@10": metrics["recall@10"], "users": metrics["users"],
@@ -110,12 +130,15 @@ def _fit_eval(name: str, params: dict[str, Any], train: Any, test: Any,
 
 def _table(title: str, rows: list[dict[str, Any]]) -> Table:
     table = Table(title=title)
-    for col in ("model", "NDCG@10", "HR@10", "Recall@10", "fit s", "fit CPU s", "users"):
+    for col in ("model", "NDCG@10", "HR@10", "Recall@10", "fit s", "fit CPU s", "fit < 3 min",
+                "epochs", "users"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in rows:
+        verdict = {None: "-", True: "PASS", False: "FAIL"}[r["fit_under_3_min"]]
         table.add_row(r["model"], f"{r['ndcg@10']:.4f}", f"{r['hit_rate@10']:.4f}",
                       f"{r['recall@10']:.4f}", f"{r['fit_seconds']:.1f}",
-                      f"{r['fit_cpu_seconds']:.1f}", str(r["users"]))
+                      f"{r['fit_cpu_seconds']:.1f}", verdict, str(r["epochs_run"] or "-"),
+                      str(r["users"]))
     return table
 
 
@@ -136,7 +159,7 @@ def run(data_dir: Path, sections: tuple[str, ...], console: Console) -> dict[str
         out["loo"] = rows
     if "cold" in sections:
         featured = ml100k_dataset(data_dir, implicit=True)
-        demographic_features(featured, data_dir)
+        demographic_features(featured, data_dir, COLD_FIELDS)
         train, history, test = HeldOutUsers(0.2, given=0, random_state=0).split_with_history(
             featured)
         rows = [_fit_eval("popularity", {}, train, test, history),
@@ -173,13 +196,16 @@ def main() -> None:
     started = time.perf_counter()
     result = run(args.data_dir, sections, console)
     result.update({"threads": args.threads, "total_seconds": time.perf_counter() - started,
-                   "device": "cuda" if torch.cuda.is_available() else "cpu"})
+                   "device": "cuda" if torch.cuda.is_available() else "cpu",
+                   # wall times mean little on a busy machine: say how busy it was
+                   "load_average": os.getloadavg(), "cpu_count": os.cpu_count()})
     checks = []
-    for key in ("temporal", "loo"):
-        for row in result.get(key, []):
-            if row["model"] == "sasrec":
-                checks.append((f"{key}: SASRec fit < {TARGETS['fit_seconds']:.0f} s",
-                               row["fit_seconds"] < TARGETS["fit_seconds"]))
+    for key in SECTIONS:
+        for row in result.get(key, []) if isinstance(result.get(key), list) else []:
+            if row["fit_under_3_min"] is not None:
+                checks.append((f"{key}: {row['model']} fit {row['fit_seconds']:.0f} s wall "
+                               f"({row['fit_cpu_seconds']:.0f} s CPU) < "
+                               f"{TARGETS['fit_seconds']:.0f} s", row["fit_under_3_min"]))
     for row in result.get("temporal", []):
         if row["model"] == "sasrec":
             checks.append((f"SASRec NDCG@10 {row['ndcg@10']:.4f} >= 0.215",
