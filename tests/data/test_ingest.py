@@ -279,3 +279,21 @@ def test_prefetch_keeps_order_errors_and_stops_early():
     it.close()  # the consumer stops: the reader stops too, at most two chunks ahead
     assert len(log) <= 3
     assert not [t for t in threading.enumerate() if t.name == "ingest-reader"]
+
+
+def test_run_ids_merge_keeps_every_hash_sorted():
+    """The run's id hashes stay a sorted multiset through merges into reused buffers."""
+    import numpy as np
+
+    from limelight.data.ingest import _RunIds
+
+    rng = np.random.default_rng(3)
+    ids, everything = _RunIds(), np.empty(0, dtype=np.uint64)
+    for size in (5, 0, 40, 1, 300, 17, 900):
+        batch = np.sort(rng.integers(0, 1_000, size).astype(np.uint64))
+        found = ids.seen(batch)
+        assert found.tolist() == sorted(set(batch.tolist()) & set(everything.tolist()))
+        ids.add(batch, size)
+        everything = np.sort(np.concatenate((everything, batch)))
+        assert ids.hashes.tolist() == everything.tolist()
+    assert ids.inserted == len(everything)

@@ -437,17 +437,38 @@ class _RunIds:
     def __init__(self) -> None:
         self.hashes = np.empty(0, dtype=np.uint64)
         self.inserted = 0
+        self._spare = np.empty(0, dtype=np.uint64)  # the next merge's buffer, reused
+        self._probe: tuple[np.ndarray, np.ndarray] | None = None
 
     def seen(self, sorted_hashes: np.ndarray) -> np.ndarray:
         """The distinct hashes of ``sorted_hashes`` that this run has committed."""
         if not len(self.hashes) or not len(sorted_hashes):
             return np.empty(0, dtype=np.uint64)
-        idx = np.minimum(np.searchsorted(self.hashes, sorted_hashes), len(self.hashes) - 1)
-        return np.unique(sorted_hashes[self.hashes[idx] == sorted_hashes])
+        idx = np.searchsorted(self.hashes, sorted_hashes)
+        self._probe = (sorted_hashes, idx)  # add() merges at the same places
+        hit = idx < len(self.hashes)
+        hit[hit] = self.hashes[idx[hit]] == sorted_hashes[hit]
+        return np.unique(sorted_hashes[hit])
 
     def add(self, sorted_hashes: np.ndarray, inserted: int) -> None:
-        # Two sorted runs: the stable sort (timsort) merges them in linear time.
-        self.hashes = np.sort(np.concatenate((self.hashes, sorted_hashes)), kind="stable")
+        # A linear merge into a reused buffer: re-sorting (and allocating) the whole run's
+        # hashes for every batch cost ~0.3 s per batch late in a 10M-event file.
+        if self._probe is not None and self._probe[0] is sorted_hashes:
+            idx = self._probe[1]
+        else:
+            idx = np.searchsorted(self.hashes, sorted_hashes)
+        self._probe = None
+        n, m = len(self.hashes), len(sorted_hashes)
+        if len(self._spare) < n + m:
+            self._spare = np.empty(max(n + m, len(self._spare) * 3 // 2), dtype=np.uint64)
+        out = self._spare[:n + m]
+        at = idx + np.arange(m)
+        old = np.ones(n + m, dtype=bool)
+        old[at] = False
+        out[at] = sorted_hashes
+        out[old] = self.hashes
+        self._spare = self.hashes.base if self.hashes.base is not None else self.hashes
+        self.hashes = out
         self.inserted += inserted
 
 
