@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -126,6 +127,7 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.measure, args.file, args.workdir, args.chunk_rows)))
         return
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
@@ -148,6 +150,9 @@ def main() -> None:
             row["cpu_ratio_to_raw"] = row["limelight_cpu_seconds"] / row["raw_cpu_seconds"]
             results.append(row)
             print(f"{fmt}: done", flush=True)
+    load = (load_before[0], os.getloadavg()[0])
+    print(f"load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end; "
+          f"{os.cpu_count()} cores")
     header = (f"{'format':8} {'limelight ev/s':>15} {'raw DuckDB ev/s':>16} {'ratio':>6} "
               f"{'ll s':>7} {'raw s':>7} {'ll cpu s':>9} {'raw cpu s':>9} {'cpu ratio':>9} "
               f"{'ll peak MiB':>12} {'raw peak MiB':>13}")
@@ -162,7 +167,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest.json").write_text(json.dumps(
         {"rows": args.rows, "repeats": args.repeats, "chunk_rows": args.chunk_rows,
-         "results": results}, indent=2))
+         "load_average": load, "cores": os.cpu_count(), "results": results}, indent=2))
 
 
 if __name__ == "__main__":
