@@ -5,7 +5,9 @@ an ALS model is trained and activated, `limelight serve` runs as a separate proc
 (a separate process too; `apt-get install wrk`) drives it over 127.0.0.1:
 
 - ``recs``: GET top-10 recommendations with seen-item exclusion and MMR (diversity 0.3), users
-  drawn at random;
+  drawn at random; the server has warmed its per-user candidate cache (catalogues of 10k+
+  items) before the run, and ``recs-nocache`` repeats the scenario on a server with the cache
+  off (every request scores the whole catalogue) as the reference;
 - ``recommend``: POST /recommend scoring 20 given items;
 - ``events``: POST /events batches of 100 new events (write-through to DuckDB);
 - ``event->update``: an event is sent for the item at the top of a user's list while the list
@@ -124,13 +126,15 @@ def _train(store: Any, store_url: str, artifacts_dir: Path, name: str) -> dict[s
 
 
 # -- server -----------------------------------------------------------------------------------
-def start_server(world: dict[str, Any], port: int) -> subprocess.Popen:
+def start_server(world: dict[str, Any], port: int, *, cache: bool = True) -> subprocess.Popen:
     import hashlib
 
     env = {**os.environ, "LIMELIGHT_STORE_URL": world["store_url"],
            "LIMELIGHT_SERVE__API_KEYS": json.dumps(
                {hashlib.sha256(KEY.encode()).hexdigest(): ["read", "write"]}),
            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    if not cache:
+        env["LIMELIGHT_SERVE__CANDIDATE_CACHE_USERS"] = "0"
     limelight = Path(sys.executable).with_name("limelight")
     proc = subprocess.Popen([str(limelight), "serve", "--port", str(port), "--artifacts",
                              world["artifacts"], "--json"], env=env, stdout=subprocess.PIPE,
@@ -308,6 +312,9 @@ def main() -> None:
                   f"in {time.perf_counter() - t0:.0f} s", flush=True)
             proc = start_server(world, args.port)
             url = f"http://127.0.0.1:{args.port}"
+            import httpx
+
+            cached = httpx.get(f"{url}/health").json().get("candidates", {}).get("status")
             try:
                 run_wrk(url, world, "recs", 2, args.connections, workdir)  # warm-up
                 for scenario, conns in (("recs", args.connections),
@@ -321,6 +328,18 @@ def main() -> None:
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
+            if cached == "ready":
+                # reference: the same requests with every one scoring the whole catalogue
+                proc = start_server(world, args.port, cache=False)
+                try:
+                    run_wrk(url, world, "recs", 2, args.connections, workdir)
+                    row = run_wrk(url, world, "recs", args.duration, args.connections, workdir,
+                                  proc.pid)
+                    rows.append({"world": name, **row, "scenario": "recs-nocache"})
+                    print(_fmt(rows[-1]), flush=True)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     _report(rows, args)
@@ -330,13 +349,13 @@ def _fmt(row: dict[str, Any]) -> str:
     rps = f"{row['rps']:8.0f}" if "rps" in row else "       -"
     cpu = (f"{row['server_cpu_ms']:6.2f}" if row.get("server_cpu_ms") == row.get(
         "server_cpu_ms") and "server_cpu_ms" in row else "     -")
-    return (f"{row['world']:<13} {row['scenario']:<14} {rps} req/s  p50 {row['p50_ms']:7.2f}  "
+    return (f"{row['world']:<13} {row['scenario']:<18} {rps} req/s  p50 {row['p50_ms']:7.2f}  "
             f"p95 {row['p95_ms']:7.2f}  p99 {row['p99_ms']:7.2f} ms  cpu {cpu} ms/req")
 
 
 def _report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print("world         scenario        throughput       latency                             "
+    print("world         scenario            throughput       latency (ms)                    "
           "server CPU       target")
     for row in rows:
         target = ""
@@ -350,6 +369,13 @@ def _report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
                       + f" ({row['reflected']} reflected)")
         elif row["scenario"] == "events":
             target = f"{row['rps'] * 100:,.0f} events/s"
+        elif row["scenario"] == "recs-nocache":
+            cached = next((r for r in rows if r["world"] == row["world"]
+                           and r["scenario"] == "recs"), None)
+            target = "reference: candidate cache off" + (
+                f" (cache: {cached['rps'] / row['rps']:.2f}x throughput, "
+                f"{row['server_cpu_ms'] / cached['server_cpu_ms']:.2f}x less CPU/request)"
+                if cached else "")
         print(_fmt(row) + "  " + target)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "serve.json"

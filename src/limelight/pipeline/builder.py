@@ -90,7 +90,7 @@ class RecommendationPipeline:
             group = None
         else:
             scored = self.scorer.score(user)
-            if subset_ok and scored.source != "popular":
+            if subset_ok and scored.source != "popular" and self.cache.max_users > 0:
                 self.cache.put(user, scored, pool)
             scores = scored.scores
             if request.items is not None or request.categories:

@@ -85,9 +85,9 @@ class MMRReranker:
             best = int(gain.argmax())
             picked.append(best)
             marginal[best] = gain[best]
+            weighted_rel[best] = -np.inf  # a picked item's gain stays -inf from now on
             np.maximum(max_penalty, penalties[best], out=max_penalty)
             np.subtract(weighted_rel, max_penalty, out=gain)
-            gain[picked] = -np.inf
         available = np.ones(len(items), dtype=bool)
         available[picked] = False
         rest = np.flatnonzero(available)  # keep relevance order after the picked ones
