@@ -143,6 +143,17 @@ def test_history_weights_and_live_appends() -> None:
     assert got.recent(5).tolist() == [1, 0]
 
 
+def test_single_event_weight_equals_the_vectorised_one() -> None:
+    index = HistoryIndex(event_weights={"view": 1.0, "rating": 0.3, "purchase": 5.0,
+                                        "not_interested": -2.0})
+    cases = [("view", None), ("rating", 4.0), ("rating", None), ("rating", float("nan")),
+             ("rating", 0.7), ("purchase", 19.9), ("not_interested", None), ("unknown", 3.0)]
+    vectorised = index.weights_of(np.array([t for t, _ in cases]),
+                                  np.array([np.nan if v is None else v for _, v in cases]))
+    assert [index.weight_of(t, v) for t, v in cases] == vectorised.tolist()
+    assert HistoryIndex().weight_of("anything") == 1.0
+
+
 def test_exposure_counter() -> None:
     counter = ExposureCounter()
     for _ in range(3):

@@ -126,6 +126,16 @@ class HistoryIndex:
         base[rating] *= np.nan_to_num(values[rating], nan=1.0)
         return base.astype(np.float32)
 
+    def weight_of(self, type_name: str, value: float | None = None) -> float:
+        """:meth:`weights_of` for one event (without building arrays: a batch of live
+        events applies one at a time)."""
+        if self.event_weights is None:
+            return 1.0
+        weight = float(self.event_weights.get(str(type_name), 0.0))
+        if type_name == "rating":
+            weight *= float(np.nan_to_num(np.nan if value is None else value, nan=1.0))
+        return float(np.float32(weight))
+
     def __contains__(self, user_id: str) -> bool:
         return user_id in self._items
 
@@ -146,8 +156,7 @@ class HistoryIndex:
 
         Arrays are replaced, never mutated, so concurrent readers see a consistent history.
         """
-        weight = float(self.weights_of(np.array([type_name]),
-                                       np.array([np.nan if value is None else value]))[0])
+        weight = self.weight_of(type_name, value)
         if weight <= 0:
             return False
         with self._lock:
