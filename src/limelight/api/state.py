@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 #: A category-level "not interested" is stored with this prefix in the event's text field.
 CATEGORY_PREFIX = "category:"
 USER_ATTRIBUTES = ("age", "gender", "country", "region")
+#: Longest a loaded version spends filling its candidate cache in the background (seconds).
+WARM_BUDGET_S = 300.0
 
 register_event_type("hide", needs_item=True)
 
@@ -225,9 +227,13 @@ class ServingState(ProfileState):
                 users = [u for u in snapshot.model_users.ids.tolist() if u in histories]
                 users.sort(key=lambda u: -len(histories.get(u).items))
                 limit = snapshot.pipeline.cache.max_users
+                # a slow model (deep sequence models) warms its most active users only
+                deadline = time.monotonic() + WARM_BUDGET_S
                 for user_id in users[:limit]:
                     if self.snapshot is not snapshot or self._watch_stop.is_set():
                         return  # replaced or shutting down: the next version warms itself
+                    if time.monotonic() > deadline:
+                        break
                     user = UserContext(user_id, snapshot.model_users.get(user_id),
                                        histories.get(user_id))
                     snapshot.pipeline.warm(user)
