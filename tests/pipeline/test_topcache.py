@@ -139,3 +139,14 @@ def test_cache_evicts_the_oldest_user(shop, setup) -> None:
     assert len(small.cache) == 2
     assert small.cache.get(_context(shop, histories, "u1")) is None
     assert small.cache.get(_context(shop, histories, "u3")) is not None
+
+
+def test_a_model_user_without_serving_history_is_cached(shop, setup) -> None:
+    cached, exact, _ = setup
+    empty = HistoryIndex(event_weights=WEIGHTS)
+    context = lambda: UserContext("u4", shop["dataset"].users.get("u4"),  # noqa: E731
+                                  empty.get("u4"))
+    hits = cached.cache.hits
+    _both((cached, exact), context(), RecRequest(n=10))
+    _both((cached, exact), context(), RecRequest(n=10))
+    assert cached.cache.hits - hits >= 2

@@ -17,6 +17,9 @@ import pandas as pd
 from limelight.data.vocab import IdVocab
 
 _EMPTY = np.empty(0, dtype=np.int64)
+# shared by every empty history: the same arrays each time (caches key entries on them)
+_EMPTY_TYPES = np.empty(0, dtype=np.int16)
+_EMPTY_WEIGHTS = np.empty(0, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -146,7 +149,7 @@ class HistoryIndex:
         """History of ``user_id`` (empty for an unknown user)."""
         items = self._items.get(user_id)
         if items is None:
-            return UserHistory(_EMPTY, np.empty(0, dtype=np.int16), np.empty(0, np.float32), 0)
+            return UserHistory(_EMPTY, _EMPTY_TYPES, _EMPTY_WEIGHTS, 0)
         return UserHistory(items, self._types[user_id], self._weights[user_id],
                            self._live.get(user_id, 0))
 
