@@ -147,11 +147,14 @@ class HistoryIndex:
 
     def get(self, user_id: str) -> UserHistory:
         """History of ``user_id`` (empty for an unknown user)."""
-        items = self._items.get(user_id)
-        if items is None:
-            return UserHistory(_EMPTY, _EMPTY_TYPES, _EMPTY_WEIGHTS, 0)
-        return UserHistory(items, self._types[user_id], self._weights[user_id],
-                           self._live.get(user_id, 0))
+        # under the lock: an append in another thread replaces the three arrays one by one,
+        # and items of one version with weights of another would not even align
+        with self._lock:
+            items = self._items.get(user_id)
+            if items is None:
+                return UserHistory(_EMPTY, _EMPTY_TYPES, _EMPTY_WEIGHTS, 0)
+            return UserHistory(items, self._types[user_id], self._weights[user_id],
+                               self._live.get(user_id, 0))
 
     def append(self, user_id: str, item_idx: int, type_name: str, value: float | None = None
                ) -> bool:
