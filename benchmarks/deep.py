@@ -191,7 +191,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    console = Console()
+    console = Console(width=130)  # the table stays whole when piped to a file
     sections = tuple(args.only or SECTIONS)
     started = time.perf_counter()
     result = run(args.data_dir, sections, console)
