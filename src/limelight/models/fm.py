@@ -29,8 +29,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from limelight.models.base import Recommender, top_n
+from limelight.models.base import Recommender
 from limelight.models.fm_features import TIME_OF_DAY, FeatureEncoding, context_values
+from limelight.models.fm_validation import (
+    held_out_users,
+    masked_top,
+    ndcg_at_10,
+    temporal_holdout,
+    truth_matrix,
+)
 from limelight.models.torch_utils import (
     deterministic,
     progress,
@@ -48,7 +55,6 @@ __all__ = ["LOSSES", "TIME_OF_DAY", "FactorizationMachine", "context_values"]
 
 LOSSES = ("bpr", "warp", "logistic", "softmax")
 VALIDATIONS = ("events", "users")
-_SCORE_BATCH = 1024
 
 
 class FactorizationMachine(Recommender, FeatureEncoding):
@@ -147,12 +153,12 @@ class FactorizationMachine(Recommender, FeatureEncoding):
         users, items, weights, contexts = self._positives(dataset)
         fraction = self.validation_fraction if self.early_stopping else 0.0
         if self.validation == "users":
-            train, valid = _held_out_users(users, fraction, self.random_state)
+            train, valid = held_out_users(users, fraction, self.random_state)
             if self.use_ids:
                 # validation users stand for new users: scored by their features only
                 self.user_val_[np.unique(users[valid]), 0] = 0.0
         else:
-            train, valid = _temporal_holdout(users, fraction)
+            train, valid = temporal_holdout(users, fraction)
         with deterministic(device):
             self.net_ = _build_net(self.n_features_, self.n_factors).to(device)
             if self.loss == "softmax" and self.use_ids:
@@ -213,7 +219,7 @@ class FactorizationMachine(Recommender, FeatureEncoding):
             "ui": self.user_idx_, "uv": self.user_val_, "ii": self.item_idx_,
             "iv": self.item_val_, "ci": ctx_idx, "cv": ctx_val,
             "users": users, "items": items, "weights": weights}.items()}
-        valid_truth = _truth(users[valid], items[valid], self.n_users_, self.n_items_)
+        valid_truth = truth_matrix(users[valid], items[valid], self.n_users_, self.n_items_)
         train_rows = sp.csr_matrix((np.ones(len(train), np.float32),
                                     (users[train], items[train])),
                                    shape=(self.n_users_, self.n_items_))
@@ -237,7 +243,7 @@ class FactorizationMachine(Recommender, FeatureEncoding):
             if valid_truth.nnz:
                 net.eval()
                 self._cache_items()
-                record["valid_ndcg10"] = _ndcg_at_10(self, valid_truth, train_rows)
+                record["valid_ndcg10"] = ndcg_at_10(self, valid_truth, train_rows)
                 if record["valid_ndcg10"] > best:
                     best, stale = record["valid_ndcg10"], 0
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -356,7 +362,7 @@ class FactorizationMachine(Recommender, FeatureEncoding):
         users = np.atleast_1d(np.asarray(user_ids, dtype=np.int64))
         tokens = self._context_tokens(context, len(users))
         scores = self._score_users(users, self.user_items_[users], tokens).astype(np.float32)
-        return _masked_top(scores, n, candidates,
+        return masked_top(scores, n, candidates,
                            self.user_items_[users] if exclude_seen else None)
 
     # -- cold start -------------------------------------------------------------------------
@@ -401,7 +407,7 @@ class FactorizationMachine(Recommender, FeatureEncoding):
         Returns (item indices int64, scores float32), both shape (u, n).
         """
         scores = self.score_cold(user_feature_rows, context=context)
-        return _masked_top(scores, n, candidates, None)
+        return masked_top(scores, n, candidates, None)
 
     def item_vectors(self) -> np.ndarray:
         self.check_fitted()
@@ -421,71 +427,6 @@ class FactorizationMachine(Recommender, FeatureEncoding):
         if isinstance(payload, bytes):
             self.net_ = state_from_bytes(_build_net(self.n_features_, self.n_factors), payload,
                                          resolve_device(self.device)).eval()
-
-
-def _masked_top(scores: np.ndarray, n: int, candidates: np.ndarray | None,
-                seen: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
-    scores = np.asarray(scores, dtype=np.float32)
-    if candidates is not None:
-        mask = np.full(scores.shape[1], True)
-        mask[np.asarray(candidates, dtype=np.int64)] = False
-        scores[:, mask] = -np.inf
-    if seen is not None:
-        coo = seen.tocoo()
-        scores[coo.row, coo.col] = -np.inf
-    return top_n(scores, n)
-
-
-def _temporal_holdout(users: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of training and validation examples: the last ``fraction`` of each user's
-    events (the log is sorted by user then time) when the user has at least 3."""
-    positions = np.arange(len(users))
-    if fraction <= 0 or not len(users):
-        return positions, positions[:0]
-    starts = np.r_[0, np.flatnonzero(np.diff(users)) + 1]
-    counts = np.diff(np.r_[starts, len(users)])
-    n_valid = np.where(counts >= 3, np.floor(counts * fraction).astype(int), 0)
-    rank = positions - np.repeat(starts, counts)
-    is_valid = rank >= np.repeat(counts - n_valid, counts)
-    return positions[~is_valid], positions[is_valid]
-
-
-def _held_out_users(users: np.ndarray, fraction: float, random_state: int | None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of training and validation examples: every example of a random
-    ``fraction`` of the users (at least one user when any is drawn) is validation."""
-    positions = np.arange(len(users))
-    distinct = np.unique(users)
-    n_valid = round(fraction * len(distinct))
-    if fraction <= 0 or len(distinct) < 2:
-        return positions, positions[:0]
-    rng = np.random.default_rng(random_state)
-    chosen = rng.choice(distinct, size=min(max(n_valid, 1), len(distinct) - 1), replace=False)
-    is_valid = np.isin(users, chosen)
-    return positions[~is_valid], positions[is_valid]
-
-
-def _truth(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
-    truth = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)),
-                          shape=(n_users, n_items))
-    truth.data[:] = 1.0
-    return truth
-
-
-def _ndcg_at_10(model: FactorizationMachine, truth: sp.csr_matrix, seen: sp.csr_matrix,
-                max_users: int = 2000) -> float:
-    """Mean NDCG@10 over users with validation items (full ranking, seen items excluded)."""
-    users = np.flatnonzero(np.diff(truth.indptr))[:max_users]
-    gains = 1.0 / np.log2(np.arange(2, 12))
-    total = 0.0
-    for start in range(0, len(users), _SCORE_BATCH):
-        chunk = users[start:start + _SCORE_BATCH]
-        scores = model._score_users(chunk, seen[chunk]).astype(np.float32)
-        top, _ = _masked_top(scores, 10, None, seen[chunk])
-        hits = np.asarray(truth[chunk[:, None], top].todense()) > 0
-        ideal = np.array([gains[:min(truth[u].nnz, 10)].sum() for u in chunk])
-        total += float((hits @ gains / ideal).sum())
-    return total / max(len(users), 1)
 
 
 def _build_net(n_features: int, n_factors: int) -> Any:

@@ -1,0 +1,84 @@
+"""Validation helpers of the factorization machine: hold-out splits and NDCG@10.
+
+Early stopping holds out either each user's latest events (warm users) or whole users (the
+cold-start use); the model is scored on them after every epoch with full ranking.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from limelight.models.base import top_n
+
+_SCORE_BATCH = 1024
+
+
+def masked_top(scores: np.ndarray, n: int, candidates: np.ndarray | None,
+                seen: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``n`` of ``scores`` (rows of users) with items outside ``candidates`` and the
+    ``seen`` entries of each row set to -inf."""
+    scores = np.asarray(scores, dtype=np.float32)
+    if candidates is not None:
+        mask = np.full(scores.shape[1], True)
+        mask[np.asarray(candidates, dtype=np.int64)] = False
+        scores[:, mask] = -np.inf
+    if seen is not None:
+        coo = seen.tocoo()
+        scores[coo.row, coo.col] = -np.inf
+    return top_n(scores, n)
+
+
+def temporal_holdout(users: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of training and validation examples: the last ``fraction`` of each user's
+    events (the log is sorted by user then time) when the user has at least 3."""
+    positions = np.arange(len(users))
+    if fraction <= 0 or not len(users):
+        return positions, positions[:0]
+    starts = np.r_[0, np.flatnonzero(np.diff(users)) + 1]
+    counts = np.diff(np.r_[starts, len(users)])
+    n_valid = np.where(counts >= 3, np.floor(counts * fraction).astype(int), 0)
+    rank = positions - np.repeat(starts, counts)
+    is_valid = rank >= np.repeat(counts - n_valid, counts)
+    return positions[~is_valid], positions[is_valid]
+
+
+def held_out_users(users: np.ndarray, fraction: float, random_state: int | None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of training and validation examples: every example of a random
+    ``fraction`` of the users (at least one user when any is drawn) is validation."""
+    positions = np.arange(len(users))
+    distinct = np.unique(users)
+    n_valid = round(fraction * len(distinct))
+    if fraction <= 0 or len(distinct) < 2:
+        return positions, positions[:0]
+    rng = np.random.default_rng(random_state)
+    chosen = rng.choice(distinct, size=min(max(n_valid, 1), len(distinct) - 1), replace=False)
+    is_valid = np.isin(users, chosen)
+    return positions[~is_valid], positions[is_valid]
+
+
+def truth_matrix(users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> sp.csr_matrix:
+    """Binary (n_users, n_items) matrix of the given (user, item) pairs."""
+    truth = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)),
+                          shape=(n_users, n_items))
+    truth.data[:] = 1.0
+    return truth
+
+
+def ndcg_at_10(model: Any, truth: sp.csr_matrix, seen: sp.csr_matrix,
+                max_users: int = 2000) -> float:
+    """Mean NDCG@10 over users with validation items (full ranking, seen items excluded)."""
+    users = np.flatnonzero(np.diff(truth.indptr))[:max_users]
+    gains = 1.0 / np.log2(np.arange(2, 12))
+    total = 0.0
+    for start in range(0, len(users), _SCORE_BATCH):
+        chunk = users[start:start + _SCORE_BATCH]
+        scores = model._score_users(chunk, seen[chunk]).astype(np.float32)
+        top, _ = masked_top(scores, 10, None, seen[chunk])
+        hits = np.asarray(truth[chunk[:, None], top].todense()) > 0
+        ideal = np.array([gains[:min(truth[u].nnz, 10)].sum() for u in chunk])
+        total += float((hits @ gains / ideal).sum())
+    return total / max(len(users), 1)
