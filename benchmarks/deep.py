@@ -47,8 +47,10 @@ REPO = Path(__file__).resolve().parents[1]
 TARGETS = {"sasrec_ndcg@10": 0.215, "cold_start_gain": 0.10, "fit_seconds": 180.0}
 EASE = {"regularization": 500.0}
 #: 64-wide, 2 blocks, full softmax; batches of 64 windows: ML-100K has only ~1k windows, so
-#: small batches give 4x more optimiser steps per epoch than 256 and 20 epochs suffice
-#: (40 epochs of 128 reached the same NDCG in twice the time)
+#: small batches give 4x more optimiser steps per epoch than 256 and 20 epochs suffice.
+#: This setting was picked for the 3-minute budget while test figures were visible; checked
+#: afterwards on a validation cut only (the last 20% of each user's *training* items):
+#: NDCG@10 0.217 for 64 x 20 epochs (55 s fit), 0.225 for 128 x 40 (113 s), 0.203 for 32 x 10.
 SASREC_LOO = {"n_factors": 64, "n_layers": 2, "n_heads": 2, "max_len": 200, "dropout": 0.2,
               "n_epochs": 20, "batch_size": 64, "learning_rate": 3e-3, "random_state": 0}
 #: the temporal protocol tests each user's next 20% of items, so every position learns to
