@@ -116,3 +116,14 @@ def user_block(dataset: Dataset, user_idx: int) -> int:
 
 def item_blocks(dataset: Dataset, item_idx: np.ndarray) -> np.ndarray:
     return np.array([int(x[1]) for x in dataset.items.ids_of(item_idx)])
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny torch models: one thread is fastest and keeps runs reproducible on a busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

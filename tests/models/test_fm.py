@@ -17,14 +17,7 @@ N_USERS, N_HELD_OUT, ITEMS_PER_CATEGORY = 40, 6, 10
 MORNING, EVENING = 8 * 3600, 20 * 3600  # seconds after midnight UTC
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def taste_dataset(seed: int = 0) -> Dataset:

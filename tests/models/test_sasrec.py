@@ -16,15 +16,7 @@ from limelight.models.sasrec import SASRec
 N_ITEMS = 12
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # tiny models: one thread is fastest and keeps runs reproducible on a busy machine
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def successor_dataset(n_users: int = 60, length: int = 6, seed: int = 0) -> Dataset:

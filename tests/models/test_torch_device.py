@@ -20,13 +20,7 @@ from limelight.models.torch_utils import resolve_device
 from tests.models.test_fm import taste_dataset
 from tests.models.test_sasrec import successor_dataset
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_auto_picks_cuda_exactly_when_available():
