@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -136,14 +138,17 @@ def test_model_without_fold_in_uses_recent_knn(shop) -> None:
     assert fresh.source == "recent_knn" and len(fresh.items) == 5
 
 
-def test_reused_fold_in_solver_equals_the_models_fold_in(shop, als) -> None:
+def test_reused_fold_in_solver_equals_a_fresh_one(shop, als) -> None:
     pipeline, histories = als
     scorer = pipeline.scorer
-    assert scorer._fold_in is not None
     for user in ("u1", "u5", "u9"):
         row = scorer._row(histories.get(user))
+        scorer._fold_in_vector(row)
+        assert 1 in scorer.model._solvers  # built once, reused from here on
+        fresh = pickle.loads(pickle.dumps(scorer.model))  # pickles without its solvers
+        assert "_solvers" not in fresh.__dict__
         assert np.array_equal(scorer._fold_in_vector(row),
-                              np.asarray(scorer.model.fold_in(row), np.float32).ravel())
+                              np.asarray(fresh.fold_in(row), np.float32).ravel())
 
 
 def test_sequence_model_scores_the_ordered_history(shop) -> None:

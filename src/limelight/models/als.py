@@ -95,6 +95,7 @@ class ALS(Recommender):
                          f"got {self.confidence!r}")
 
     def _fit(self, dataset: Dataset) -> None:
+        self.__dict__.pop("_solvers", None)  # built over the previous fit's item factors
         if self.confidence == "bm25":
             from limelight.models.knn import DocumentWeights
 
@@ -131,12 +132,36 @@ class ALS(Recommender):
         rows = sp.csr_matrix(user_items, dtype=np.float32)
         if rows.shape[1] != self.n_items_:
             raise ValueError(f"user_items must have {self.n_items_} columns, got {rows.shape[1]}")
-        with threadpool_limits(1, "blas"):
-            model = self._implicit()
-            model.item_factors = self.item_factors_
-            model.user_factors = np.zeros((rows.shape[0], self.n_factors), dtype=np.float32)
-            vectors = model.recalculate_user(np.arange(rows.shape[0]), self._confidence(rows))
+        if rows.shape[0] == 1:
+            # one user is one small solve: no thread pool to wake, no BLAS pools to inspect
+            # (threadpool_limits alone costs more than the solve)
+            vectors = self._solver(1).recalculate_user(np.arange(1), self._confidence(rows))
+        else:
+            with threadpool_limits(1, "blas"):
+                vectors = self._solver(self.num_threads).recalculate_user(
+                    np.arange(rows.shape[0]), self._confidence(rows))
         return np.asarray(vectors, dtype=np.float32).reshape(rows.shape[0], -1)
+
+    def _solver(self, num_threads: int) -> Any:
+        """implicit's solver over the fitted item factors, built once per fit and thread
+        count: building it and the items' Gram matrix costs ~30 ms on a 50k-item catalogue,
+        a solve with it ~0.3 ms (the live path folds in a user on every event). It keeps no
+        per-call state, so threads may share it."""
+        solvers = self.__dict__.setdefault("_solvers", {})
+        solver = solvers.get(num_threads)
+        if solver is None:
+            with threadpool_limits(1, "blas"):  # implicit checks the BLAS threads when created
+                solver = self._implicit()
+                solver.item_factors = self.item_factors_
+                solver.YtY  # noqa: B018 -- the Gram matrix, computed here once and cached
+            solver.num_threads = num_threads
+            solvers[num_threads] = solver
+        return solver
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_solvers", None)  # rebuilt on first use
+        return state
 
     def _scores_for(self, users: np.ndarray, user_items: sp.csr_matrix | None
                     ) -> tuple[sp.csr_matrix, np.ndarray]:

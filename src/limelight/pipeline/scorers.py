@@ -17,8 +17,6 @@ can still reach the list.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -66,7 +64,6 @@ class HybridScorer:
         self.supports_fold_in = bool(getattr(model, "supports_fold_in", False))
         self.item_vectors = collaborative_vectors(model, random_state=random_state)
         self._factors = _fold_in_factors(model)
-        self._fold_in = _fold_in_solver(model) if self._factors is not None else None
         # sequence models score the user's ordered history, not an unordered row
         self._score_sequences = getattr(model, "score_sequences", None) \
             if self._factors is None and callable(getattr(model, "score_sequences", None)) \
@@ -165,10 +162,8 @@ class HybridScorer:
         return np.asarray(self.model._score_users(users, row), dtype=np.float32)[0]
 
     def _fold_in_vector(self, row: sp.csr_matrix) -> np.ndarray:
-        """``model.fold_in(row)`` as a float32 vector (the reusable solver when there is one:
-        the same numbers without rebuilding the solver per call)."""
-        vector = self._fold_in(row) if self._fold_in is not None else self.model.fold_in(row)
-        return np.asarray(vector, dtype=np.float32).ravel()
+        """``model.fold_in(row)`` as a float32 vector."""
+        return np.asarray(self.model.fold_in(row), dtype=np.float32).ravel()
 
     def _sequence_scores(self, history: UserHistory) -> np.ndarray:
         """A sequence model's next-item scores for the user's history in time order (repeats
@@ -290,40 +285,6 @@ def _als_user_vectors(model: Recommender, factors: np.ndarray | None) -> np.ndar
         return None
     vectors = np.asarray(model.scoring_factors_, dtype=np.float32)
     return vectors if vectors.ndim == 2 and len(vectors) == model.n_users_ else None
-
-
-def _fold_in_solver(model: Recommender) -> Callable[[sp.csr_matrix], np.ndarray] | None:
-    """What :meth:`ALS.fold_in <limelight.models.als.ALS.fold_in>` computes, with its solver
-    built once: ``fold_in`` builds an implicit model per call, recomputes the items' Gram
-    matrix and checks the BLAS thread pools (~30 ms on a 50k-item catalogue, ~0.3 ms
-    reused). One thread solves: one user gains nothing from more, and on a busy machine
-    waiting for a second costs milliseconds. None for any other model."""
-    from limelight.models.als import ALS
-
-    if not isinstance(model, ALS) or type(model).fold_in is not ALS.fold_in or \
-            not callable(getattr(model, "_implicit", None)) or \
-            not callable(getattr(model, "_confidence", None)):
-        return None
-    from threadpoolctl import threadpool_limits
-
-    try:
-        with threadpool_limits(1, "blas"):  # as in ALS.fold_in (implicit checks at creation)
-            solver = model._implicit()
-            solver.item_factors = np.asarray(model.item_factors_)
-            solver.YtY  # noqa: B018 -- computed once here, cached by implicit
-        solver.num_threads = 1
-    except Exception:  # a different implicit release: the model's own fold_in answers
-        return None
-    n_items = int(model.n_items_)
-
-    def fold_in(user_items: sp.csr_matrix) -> np.ndarray:
-        rows = sp.csr_matrix(user_items, dtype=np.float32)
-        if rows.shape[1] != n_items:
-            raise ValueError(f"user_items must have {n_items} columns, got {rows.shape[1]}")
-        vectors = solver.recalculate_user(np.arange(rows.shape[0]), model._confidence(rows))
-        return np.asarray(vectors, dtype=np.float32).reshape(rows.shape[0], -1)
-
-    return fold_in
 
 
 def _fold_in_factors(model: Recommender) -> np.ndarray | None:
