@@ -22,8 +22,7 @@ small and mid-sized catalogues and is what cold-start ranking profits from most)
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -40,12 +39,12 @@ from limelight.models.fm_validation import (
 )
 from limelight.models.torch_utils import (
     deterministic,
-    progress,
     require_torch,
     resolve_device,
     seed_everything,
     state_from_bytes,
     state_to_bytes,
+    train_epochs,
 )
 
 if TYPE_CHECKING:
@@ -223,38 +222,21 @@ class FactorizationMachine(Recommender, FeatureEncoding):
         train_rows = sp.csr_matrix((np.ones(len(train), np.float32),
                                     (users[train], items[train])),
                                    shape=(self.n_users_, self.n_items_))
-        history: list[dict[str, float]] = []
-        best, best_state, stale = -1.0, None, 0
         train_t = torch.from_numpy(train)
-        for epoch in progress(range(self.n_epochs), enabled=self.verbose, desc="FM"):
-            net.train()
-            started, total, batches = time.perf_counter(), 0.0, 0
+
+        def batch_losses() -> Iterator[Any]:
             order = train_t[torch.randperm(len(train_t), generator=generator)]
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size].to(device)
-                loss = self._batch_loss(torch, tensors, batch, generator, device)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach())
-                batches += 1
-            record = {"epoch": epoch + 1, "loss": total / max(batches, 1),
-                      "seconds": time.perf_counter() - started}
-            if valid_truth.nnz:
-                net.eval()
-                self._cache_items()
-                record["valid_ndcg10"] = ndcg_at_10(self, valid_truth, train_rows)
-                if record["valid_ndcg10"] > best:
-                    best, stale = record["valid_ndcg10"], 0
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    stale += 1
-            history.append(record)
-            if valid_truth.nnz and stale >= self.patience:
-                break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        return history
+                yield self._batch_loss(torch, tensors, batch, generator, device)
+
+        def validate() -> float:
+            self._cache_items()
+            return ndcg_at_10(self, valid_truth, train_rows)
+
+        return train_epochs(net, optimizer, batch_losses, n_epochs=self.n_epochs,
+                            validate=validate if valid_truth.nnz else None,
+                            patience=self.patience, verbose=self.verbose, desc="FM")
 
     def _side(self, torch: Any, idx: Any, val: Any, rate: float, generator: Any) -> Any:
         if self.use_ids and rate > 0:

@@ -23,7 +23,7 @@ Choices, and why:
 from __future__ import annotations
 
 import math
-import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -32,12 +32,12 @@ import scipy.sparse as sp
 from limelight.models.base import Recommender, top_n
 from limelight.models.torch_utils import (
     deterministic,
-    progress,
     require_torch,
     resolve_device,
     seed_everything,
     state_from_bytes,
     state_to_bytes,
+    train_epochs,
 )
 
 if TYPE_CHECKING:
@@ -145,37 +145,20 @@ class SASRec(Recommender):
                                       weight_decay=self.regularization)
         x_all = torch.from_numpy(inputs)
         y_all = torch.from_numpy(targets)
-        history: list[dict[str, float]] = []
-        best, best_state, stale = -1.0, None, 0
-        for epoch in progress(range(self.n_epochs), enabled=self.verbose, desc="SASRec"):
-            net.train()
-            started, total, batches = time.perf_counter(), 0.0, 0
+
+        def batch_losses() -> Iterator[Any]:
             for idx in _length_batches(lengths, self.batch_size, generator, torch):
                 width = int(lengths[idx].max())
                 x = x_all[idx, :width].to(device)
                 y = y_all[idx, :width].to(device)
-                loss = self._batch_loss(torch, x, y, generator, device)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach())
-                batches += 1
-            record = {"epoch": epoch + 1, "loss": total / max(batches, 1),
-                      "seconds": time.perf_counter() - started}
-            if valid is not None:
-                net.eval()
-                record["valid_ndcg10"] = _next_item_ndcg(self, *valid)
-                if record["valid_ndcg10"] > best:
-                    best, stale = record["valid_ndcg10"], 0
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    stale += 1
-            history.append(record)
-            if valid is not None and stale >= self.patience:
-                break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        return history
+                yield self._batch_loss(torch, x, y, generator, device)
+
+        def validate() -> float:
+            return _next_item_ndcg(self, *valid)
+
+        return train_epochs(net, optimizer, batch_losses, n_epochs=self.n_epochs,
+                            validate=None if valid is None else validate,
+                            patience=self.patience, verbose=self.verbose, desc="SASRec")
 
     def _batch_loss(self, torch: Any, x: Any, y: Any, generator: Any, device: Any) -> Any:
         functional = torch.nn.functional

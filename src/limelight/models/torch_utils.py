@@ -7,7 +7,8 @@ loaded; the rest of Limelight works without it.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -97,6 +98,56 @@ def progress(iterable: Any, *, enabled: bool, desc: str, total: int | None = Non
     from tqdm.auto import tqdm
 
     return tqdm(iterable, desc=desc, total=total, leave=False)
+
+
+def train_epochs(net: Any, optimizer: Any, batch_losses: Callable[[], Iterable[Any]], *,
+                 n_epochs: int, validate: Callable[[], float] | None, patience: int,
+                 verbose: bool, desc: str) -> list[dict[str, float]]:
+    """The training loop the torch models share: epochs of optimiser steps, early stopping.
+
+    Parameters
+    ----------
+    batch_losses
+        Called once per epoch; yields one batch's loss tensor at a time (computed lazily, so
+        each batch's random draws happen after the previous step, as in a plain loop).
+    validate
+        Scores the model after an epoch (higher is better; in eval mode). The best epoch's
+        weights are restored at the end, and training stops after ``patience`` epochs without
+        a better score. None trains all ``n_epochs``.
+
+    Returns
+    -------
+    list of dict
+        Per epoch: ``epoch``, mean ``loss``, ``seconds`` and, with ``validate``,
+        ``valid_ndcg10``.
+    """
+    history: list[dict[str, float]] = []
+    best, best_state, stale = -1.0, None, 0
+    for epoch in progress(range(n_epochs), enabled=verbose, desc=desc):
+        net.train()
+        started, total, batches = time.perf_counter(), 0.0, 0
+        for loss in batch_losses():
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+            batches += 1
+        record = {"epoch": epoch + 1, "loss": total / max(batches, 1),
+                  "seconds": time.perf_counter() - started}
+        if validate is not None:
+            net.eval()
+            record["valid_ndcg10"] = validate()
+            if record["valid_ndcg10"] > best:
+                best, stale = record["valid_ndcg10"], 0
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                stale += 1
+        history.append(record)
+        if validate is not None and stale >= patience:
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return history
 
 
 def padded_rows(matrix: Any, offset: int = 0, leading: Any = None) -> tuple[Any, Any]:
