@@ -80,19 +80,20 @@ class FeatureEncoding:
 
     def _user_rows(self, features: sp.csr_matrix | None, ids: np.ndarray | None
                    ) -> tuple[np.ndarray, np.ndarray]:
-        n = len(ids) if ids is not None else features.shape[0]
-        if features is None:
-            features = sp.csr_matrix((n, 0), dtype=np.float32)
-        leading = None if ids is None or not self.use_ids else ids + self.user_id_offset_
-        return padded_rows(features, self.user_feature_offset_, leading)
+        return self._side_rows(features, ids, self.user_id_offset_, self.user_feature_offset_)
 
     def _item_rows(self, features: sp.csr_matrix | None, ids: np.ndarray | None
                    ) -> tuple[np.ndarray, np.ndarray]:
-        n = len(ids) if ids is not None else features.shape[0]
+        return self._side_rows(features, ids, self.item_id_offset_, self.item_feature_offset_)
+
+    def _side_rows(self, features: sp.csr_matrix | None, ids: np.ndarray | None,
+                   id_offset: int, feature_offset: int) -> tuple[np.ndarray, np.ndarray]:
+        """Padded (index, value) rows of one side: its id feature (when ids are used) and
+        its side features."""
         if features is None:
-            features = sp.csr_matrix((n, 0), dtype=np.float32)
-        leading = None if ids is None or not self.use_ids else ids + self.item_id_offset_
-        return padded_rows(features, self.item_feature_offset_, leading)
+            features = sp.csr_matrix((len(ids), 0), dtype=np.float32)
+        leading = None if ids is None or not self.use_ids else ids + id_offset
+        return padded_rows(features, feature_offset, leading)
 
     def _context_rows(self, contexts: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         lookup = {name: i + self.context_offset_ for i, name in enumerate(self.context_names_)}
