@@ -73,6 +73,12 @@ class RecommendationPipeline:
     stage_names: list[str] = field(default_factory=list)
     cache: CandidateCache = field(default_factory=CandidateCache)
 
+    @property
+    def caches_candidates(self) -> bool:
+        """The cache is on and every filter gives the same answer on a candidate subset."""
+        return self.cache.max_users > 0 and all(
+            getattr(stage, "subset_exact", False) for stage in self.filters)
+
     def recommend(self, user: UserContext, request: RecRequest) -> Slate:
         """Top ``request.n`` items for ``user`` after filters and re-ranking.
 
@@ -82,15 +88,14 @@ class RecommendationPipeline:
         """
         reranking = request.diversity > 0 or request.novelty > 0 or bool(request.max_per_category)
         pool = max(POOL_FACTOR * request.n, MIN_POOL) if reranking else request.n
-        subset_ok = request.items is None and all(
-            getattr(stage, "subset_exact", False) for stage in self.filters)
-        found = self._pool_from_cache(user, request, pool) if subset_ok else None
+        cacheable = request.items is None and self.caches_candidates
+        found = self._pool_from_cache(user, request, pool) if cacheable else None
         if found is not None:
             items, relevance, source = found
             group = None
         else:
             scored = self.scorer.score(user)
-            if subset_ok and scored.source != "popular" and self.cache.max_users > 0:
+            if cacheable and scored.source != "popular":
                 self.cache.put(user, scored, pool)
             scores = scored.scores
             if request.items is not None or request.categories:
@@ -124,9 +129,7 @@ class RecommendationPipeline:
     def warm(self, user: UserContext, pool: int = MIN_POOL) -> bool:
         """Score ``user`` over the catalogue and cache their best candidates (when the cache
         applies and holds no current entry); True when an entry was made."""
-        if not all(getattr(stage, "subset_exact", False) for stage in self.filters):
-            return False
-        if self.cache.peek(user) is not None:
+        if not self.caches_candidates or self.cache.peek(user) is not None:
             return False
         scored = self.scorer.score(user)
         if scored.source == "popular":
