@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from limelight.evaluation.metrics import hits_matrix, ndcg_at_k
 from limelight.models.base import top_n
 
 _SCORE_BATCH = 1024
@@ -72,13 +73,11 @@ def ndcg_at_10(model: Any, truth: sp.csr_matrix, seen: sp.csr_matrix,
                 max_users: int = 2000) -> float:
     """Mean NDCG@10 over users with validation items (full ranking, seen items excluded)."""
     users = np.flatnonzero(np.diff(truth.indptr))[:max_users]
-    gains = 1.0 / np.log2(np.arange(2, 12))
     total = 0.0
     for start in range(0, len(users), _SCORE_BATCH):
         chunk = users[start:start + _SCORE_BATCH]
         scores = model._score_users(chunk, seen[chunk]).astype(np.float32)
         top, _ = masked_top(scores, 10, None, seen[chunk])
-        hits = np.asarray(truth[chunk[:, None], top].todense()) > 0
-        ideal = np.array([gains[:min(truth[u].nnz, 10)].sum() for u in chunk])
-        total += float((hits @ gains / ideal).sum())
+        relevant = truth[chunk]
+        total += float(ndcg_at_k(hits_matrix(top, relevant), np.diff(relevant.indptr), 10).sum())
     return total / max(len(users), 1)
