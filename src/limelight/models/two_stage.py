@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from limelight.models.base import Recommender
-from limelight.models.similarity import binarize
+from limelight.models.similarity import binarize, row_normalize
 
 if TYPE_CHECKING:
     from limelight.data.dataset import Dataset
@@ -217,12 +217,10 @@ def _label_cut(dataset: Dataset, fraction: float) -> tuple[Dataset, sp.csr_matri
 
 
 def _normalised_rows(matrix: sp.spmatrix | None) -> sp.csr_matrix | None:
+    """Rows at unit L2 norm; None without features."""
     if matrix is None or matrix.shape[1] == 0:
         return None
-    csr = sp.csr_matrix(matrix, dtype=np.float32)
-    norms = np.sqrt(np.asarray(csr.multiply(csr).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ csr)
+    return row_normalize(matrix, "l2")
 
 
 def _pair_dot(left: sp.csr_matrix, right: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
