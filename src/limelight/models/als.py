@@ -144,8 +144,9 @@ class ALS(Recommender):
 
     def _solver(self, num_threads: int) -> Any:
         """implicit's solver over the fitted item factors, built once per fit and thread
-        count: building it and the items' Gram matrix costs ~30 ms on a 50k-item catalogue,
-        a solve with it ~0.3 ms (the live path folds in a user on every event). It keeps no
+        count: building it and the items' Gram matrix costs ~9 ms on a 42k-item catalogue
+        with 64 factors, a one-user solve with it ~0.2 ms (the live path folds in a user on
+        every event). It keeps no
         per-call state, so threads may share it."""
         solvers = self.__dict__.setdefault("_solvers", {})
         solver = solvers.get(num_threads)
