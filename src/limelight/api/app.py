@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from limelight.api.auth import ApiKeys
 from limelight.api.deps import error
+from limelight.api.hotpath import HotPathMiddleware
 from limelight.api.metrics import ApiMetrics, MetricsMiddleware
 from limelight.api.state import ServingState
 from limelight.errors import ArtifactError, LimelightError, StoreError, UnknownIdError
@@ -118,9 +119,12 @@ def create_app(settings: Settings | None = None, store: EventStore | None = None
     app.state.metrics = metrics
     app.state.api_keys = ApiKeys(settings.serve.api_keys)
     app.state.started_at = time.time()
-    for router in discover_routers():
+    routers = discover_routers()
+    for router in routers:
         app.include_router(router)
     _install_error_handlers(app)
+    # inside the metrics, so hot requests are counted like the others
+    app.add_middleware(HotPathMiddleware, routes=[r for router in routers for r in router.routes])
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
 

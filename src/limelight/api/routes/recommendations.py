@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from limelight.api.deps import SECURITY, JSONResponse, ReadKey, State, authorize, error
 from limelight.api.experiments import Assignment
+from limelight.api.hotpath import hot
 from limelight.api.schemas import ErrorBody, ItemScores, RecommendationList, RecommendIn
 from limelight.api.state import ServingState, Snapshot
 from limelight.pipeline.context import RecRequest, Slate
@@ -149,6 +150,7 @@ def _parse_query(request: Request) -> RecsQuery:
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationList,
             responses=_ERRORS, summary="Top-n recommendations for a user",
             openapi_extra={"parameters": _query_parameters(), "security": SECURITY})
+@hot(r"/users/(?P<user_id>[^/]{1,256})/recommendations")
 async def recommendations(
     request: Request,
     user_id: Annotated[str, Path(min_length=1, max_length=256, examples=["u42"])],
@@ -158,8 +160,9 @@ async def recommendations(
 
     Example: ``GET /users/u42/recommendations?n=10&diversity=0.3&explain=true``
     """
-    # query parameters are parsed here rather than by FastAPI's dependency solver: on this
-    # hot path that solver costs more than scoring the whole catalogue
+    # query parameters are parsed here rather than by FastAPI's dependency solver, and the
+    # route is on the short path (``hot``): on a small catalogue FastAPI's routing and
+    # solver cost more than scoring the whole catalogue
     authorize(request, "read")
     state: ServingState = request.app.state.serving
     q = _parse_query(request)
