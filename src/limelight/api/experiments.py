@@ -14,10 +14,10 @@ thread writes the buffered exposures every ``flush_s`` seconds.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from limelight.api.periodic import Periodic
 from limelight.marketing.experiments import Experiment
 from limelight.marketing.registry import ExperimentError, ExperimentRegistry
 
@@ -63,8 +63,8 @@ class ServingExperiments:
         self._active: list[tuple[Experiment, dict[str, dict[str, Any]]]] = []
         self._versions: dict[tuple[str, str], str] = {}  # (experiment, variant) -> version
         self._cache: dict[tuple[str, str], str] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._upkeep = Periodic("limelight-exposures", flush_s, self._flush_and_refresh)
+        self._since_refresh = 0.0
         self.refresh()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -138,32 +138,19 @@ class ServingExperiments:
 
     def start(self) -> None:
         """Start the background thread that writes exposures and reloads experiments."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-
-        def loop() -> None:
-            waited = 0.0
-            while not self._stop.wait(self.flush_s):
-                waited += self.flush_s
-                try:
-                    self.flush()
-                    if waited >= self.refresh_s:
-                        waited = 0.0
-                        self.refresh()
-                except Exception:
-                    log.exception("experiment exposure flush failed")
-
-        self._thread = threading.Thread(target=loop, name="limelight-exposures", daemon=True)
-        self._thread.start()
+        self._upkeep.start()
 
     def stop(self) -> None:
         """Stop the background thread and write what is still buffered."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._upkeep.stop()
         self.flush()
+
+    def _flush_and_refresh(self) -> None:
+        self.flush()
+        self._since_refresh += self.flush_s
+        if self._since_refresh >= self.refresh_s:
+            self._since_refresh = 0.0
+            self.refresh()
 
     def flush(self) -> int:
         """Write buffered exposures now; returns how many (experiment, user) pairs."""

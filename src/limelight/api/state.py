@@ -32,6 +32,7 @@ from limelight.api.live import (
     precheck,
     smoke_test,
 )
+from limelight.api.periodic import Periodic
 from limelight.api.profiles import ProfileState
 from limelight.data.schema import register_event_type
 from limelight.data.vocab import IdVocab
@@ -116,8 +117,8 @@ class ServingState(ProfileState):
         self.write_lock = threading.RLock()  # store write + in-memory apply are one step
         self._pending: list[dict[str, Any]] | None = None
         self._reload_lock = threading.Lock()
-        self._watch_stop = threading.Event()
-        self._watcher: threading.Thread | None = None
+        self._watcher: Periodic | None = None
+        self._stopping = threading.Event()  # set at shutdown: background warming ends
         self._pointer_mtime: float | None = None
         self.on_swap: list[Any] = []  # callbacks(snapshot) run after a switch
         # fill each loaded version's per-user candidate cache in the background
@@ -230,7 +231,7 @@ class ServingState(ProfileState):
                 # a slow model (deep sequence models) warms its most active users only
                 deadline = time.monotonic() + WARM_BUDGET_S
                 for user_id in users[:limit]:
-                    if self.snapshot is not snapshot or self._watch_stop.is_set():
+                    if self.snapshot is not snapshot or self._stopping.is_set():
                         return  # replaced or shutting down: the next version warms itself
                     if time.monotonic() > deadline:
                         break
@@ -293,25 +294,16 @@ class ServingState(ProfileState):
 
     def start_watcher(self, interval: float = 1.0) -> None:
         """Poll the active pointer every ``interval`` seconds in a daemon thread."""
-        if self._watcher is not None:
-            return
-        self._watch_stop.clear()
-
-        def loop() -> None:
-            while not self._watch_stop.wait(interval):
-                try:
-                    self.check_for_switch()
-                except Exception:
-                    log.exception("model switch check failed")
-
-        self._watcher = threading.Thread(target=loop, name="limelight-model-watcher",
-                                         daemon=True)
-        self._watcher.start()
+        self._stopping.clear()
+        if self._watcher is None:
+            self._watcher = Periodic("limelight-model-watcher", interval, self.check_for_switch)
+            self._watcher.start()
 
     def stop_watcher(self) -> None:
-        self._watch_stop.set()
+        """Stop polling (and any background warming: the server is shutting down)."""
+        self._stopping.set()
         if self._watcher is not None:
-            self._watcher.join(timeout=5)
+            self._watcher.stop()
             self._watcher = None
 
     def activate(self, version: str) -> Snapshot | None:
