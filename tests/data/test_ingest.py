@@ -285,7 +285,7 @@ def test_run_ids_merge_keeps_every_hash_sorted():
     """The run's id hashes stay a sorted multiset through merges into reused buffers."""
     import numpy as np
 
-    from limelight.data.ingest import _RunIds
+    from limelight.data.dedupe import RunIds as _RunIds
 
     rng = np.random.default_rng(3)
     ids, everything = _RunIds(), np.empty(0, dtype=np.uint64)
@@ -297,3 +297,90 @@ def test_run_ids_merge_keeps_every_hash_sorted():
         everything = np.sort(np.concatenate((everything, batch)))
         assert ids.hashes.tolist() == everything.tolist()
     assert ids.inserted == len(everything)
+
+
+def _staging_tables(s) -> int:
+    return int(s.sql("SELECT count(*) AS n FROM duckdb_tables() "
+                     "WHERE database_name = 'limelight_staging'")["n"][0])
+
+
+def _outcome(s, report) -> tuple:
+    """What a run leaves behind, independent of run ids and clocks."""
+    kept = {k: v for k, v in report.to_dict().items()
+            if k not in ("run_id", "started_at", "finished_at", "seconds")}
+    events = s.sql("SELECT * FROM events ORDER BY event_id")
+    events = events.astype(object).where(events.notna(), None).to_dict("records")  # NaN != NaN
+    quarantined = s.sql("SELECT line_no, raw, reason, user_id FROM quarantine "
+                        "ORDER BY line_no").to_dict("records")
+    return kept, events, quarantined
+
+
+@pytest.mark.parametrize("fmt", ["frame", "parquet"])
+def test_validating_ahead_stores_exactly_what_the_serial_path_stores(tmp_path, settings,
+                                                                     monkeypatch, fmt):
+    """Chunk N+1 validated on a helper thread while chunk N is stored: same rows, same report.
+
+    Repeats and bad rows sit on both sides of chunk boundaries and repeat earlier chunks.
+    """
+    from limelight.data import ingest
+    from limelight.store.duckdb import DuckDBEventStore
+
+    rows = [(f"u{i % 97}", f"i{i % 31}", "view", str(1704067200 + i), f"{i % 5}")
+            for i in range(2_000)]
+    rows[299] = ("u1", "i1", "view", "not-a-time", "")   # bad, last row of chunk 1
+    rows[300] = ("", "i1", "view", "1704067200", "")       # bad, first row of chunk 2
+    rows[301] = rows[298]                                   # repeat across the boundary
+    rows[900] = rows[5]                                     # repeat of an earlier chunk
+    rows[1_500] = ("u2", "i2", "teleport", "1704067200", "")  # unknown type
+    rows += [rows[10], rows[1_999], rows[600]]              # repeats in the last chunk
+    cols = ["user_id", "item_id", "type", "timestamp", "value"]
+    table = pa.table({c: [r[k] for r in rows] for k, c in enumerate(cols)})
+    path = tmp_path / "ev.parquet"
+    pq.write_table(table, path, row_group_size=450)
+
+    def run(s):  # Arrow chunks registered in DuckDB, or Parquet ranges DuckDB reads itself
+        if fmt == "frame":
+            return ingest_frame(s, table, chunk_rows=300, settings=settings)
+        return ingest_file(s, path, chunk_rows=300, settings=settings)
+    outcomes = []
+    for ahead in (False, True):
+        monkeypatch.setattr(ingest, "VALIDATE_AHEAD", ahead)
+        s = DuckDBEventStore(str(tmp_path / f"{fmt}-{ahead}.duckdb"))
+        report, again = run(s), run(s)
+        assert report.reconciled and again.reconciled
+        assert (again.accepted, again.duplicates) == (0, report.accepted + report.duplicates)
+        assert _staging_tables(s) == 0
+        outcomes.append(_outcome(s, report))
+        s.close()
+    assert outcomes[0] == outcomes[1]
+    kept, events, quarantined = outcomes[1]
+    assert (kept["read"], kept["rejected"]) == (2_003, 3) and len(events) == kept["accepted"]
+    assert kept["duplicates"] == 5 and [q["line_no"] for q in quarantined] == [300, 301, 1_501]
+
+
+def test_a_failing_chunk_leaves_whole_chunks_and_no_staging_tables(tmp_path, settings):
+    """A store error mid-run: earlier chunks stay, the failing one is rolled back, the chunk
+    being validated ahead is dropped, and a re-run completes the file."""
+    from limelight.errors import StoreError
+    from limelight.store.duckdb import DuckDBEventStore
+
+    class FailingStore(DuckDBEventStore):  # the real store, failing its third insert
+        inserts = 0
+
+        def insert_from(self, *args, **kwargs):
+            self.inserts += 1
+            if self.inserts == 3:
+                raise StoreError("disk full (simulated)")
+            return super().insert_from(*args, **kwargs)
+
+    frame = pd.DataFrame({"user_id": [f"u{i}" for i in range(1_000)], "item_id": "i1",
+                          "type": "view", "timestamp": [1704067200 + i for i in range(1_000)]})
+    s = FailingStore(str(tmp_path / "f.duckdb"))
+    with pytest.raises(StoreError, match="simulated"):
+        ingest_frame(s, frame, chunk_rows=200, settings=settings)
+    assert s.count("events") == 400 and _staging_tables(s) == 0
+    assert s.read("ingest_runs")["status"].tolist() == ["failed"]
+    report = ingest_frame(s, frame, chunk_rows=200, settings=settings)
+    assert (report.accepted, report.duplicates) == (600, 400) and s.count("events") == 1_000
+    assert _staging_tables(s) == 0
+    s.close()

@@ -17,22 +17,30 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from limelight.data import readers, schema
+from limelight.data.dedupe import RunIds, batch_hashes, store_hints
 from limelight.data.validate import KINDS, TimeBounds, validation_sql
-from limelight.errors import IngestError, SchemaError
+from limelight.errors import IngestError, SchemaError, StoreError
 
 #: At most this many (line, reason) pairs are kept in a report; the quarantine keeps all.
 MAX_REPORTED_REJECTIONS = 10_000
+
+#: Validate the next chunk on a helper thread while the current one is stored (see
+#: ``_staged_chunks``); False validates and stores one chunk after the other on the caller's
+#: thread, with the same results.
+VALIDATE_AHEAD = True
 
 #: Columns that hold user ids, per entity (pseudonymized at ingest).
 USER_ID_COLUMNS = {"events": ("user_id",), "users": ("user_id",), "contacts": ("user_id",),
@@ -270,6 +278,39 @@ def _check_columns(table: pa.Table, entity: str) -> None:
             f"map one (--map SOURCE={missing[0]}) or set it (--const {missing[0]}=VALUE)")
 
 
+@dataclass
+class _Context:
+    """What every chunk of one run shares."""
+
+    store: Any
+    entity: str
+    run: IngestReport
+    mapping: Mapping[str, str]
+    constants: Mapping[str, object]
+    bounds: TimeBounds
+    pseudo: Any
+    collect_ids: bool
+    raw_lines: bool
+    seen: RunIds | None
+
+
+@dataclass
+class _Staged:
+    """A chunk validated into a staging table, waiting to be stored (see :func:`_stage`)."""
+
+    part: IngestReport
+    progress: int
+    ignored: list[str]
+    typed: str | None = None
+    columns: list[str] = field(default_factory=list)
+    ids_given: bool = False
+    n_valid: int = 0
+    hashes: np.ndarray | None = None
+    hints: dict[str, Any] = field(default_factory=dict)
+    rejected: list[tuple[int, str, str, Any]] = field(default_factory=list)
+    pairs: pa.Table | None = None
+
+
 def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: str, fmt: str,
          mapping: Mapping[str, str] | None, constants: Mapping[str, object] | None,
          settings: Any, progress: bool, total: int | None, collect_ids: bool,
@@ -284,26 +325,27 @@ def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: st
         raise SchemaError(f"mapping targets {unknown_targets} are not {entity} columns; "
                           f"known: {sorted(KINDS[entity])}")
     pseudo = pseudonymizer_from_settings(settings)
-    bounds = TimeBounds(settings.ingest.min_timestamp, settings.ingest.max_future_seconds)
     report = IngestReport(run_id=uuid.uuid4().hex, source=source, entity=entity, format=fmt,
                           started_at=_now())
+    ctx = _Context(store, entity, report, mapping, dict(constants or {}),
+                   TimeBounds(settings.ingest.min_timestamp, settings.ingest.max_future_seconds),
+                   pseudo, collect_ids, raw_lines and pseudo is None,
+                   RunIds() if entity == "events" else None)
     started = datetime.now(UTC)
     bar = _progress_bar(progress, total, fmt)
     store.record_run(_run_row(report))
-    seen = _RunIds() if entity == "events" else None
     try:
-        for chunk in chunks:
-            part = _ingest_chunk(store, chunk, entity, report, mapping, constants or {},
-                                 bounds, pseudo, collect_ids, raw_lines and pseudo is None,
-                                 seen)
-            report._add(part)
-            if len(report.rejections) < MAX_REPORTED_REJECTIONS:
-                room = MAX_REPORTED_REJECTIONS - len(report.rejections)
-                report.rejections.extend(part.rejections[:room])
-            report.accepted_event_ids.extend(part.accepted_event_ids)
-            if bar is not None:
-                bar.update(chunk.progress - bar.n)
-                bar.set_postfix(rows=report.read, rejected=report.rejected, refresh=False)
+        with closing(_staged_chunks(ctx, chunks)) as staged_chunks:
+            for staged in staged_chunks:
+                part = _store_chunk(ctx, staged)
+                report._add(part)
+                if len(report.rejections) < MAX_REPORTED_REJECTIONS:
+                    room = MAX_REPORTED_REJECTIONS - len(report.rejections)
+                    report.rejections.extend(part.rejections[:room])
+                report.accepted_event_ids.extend(part.accepted_event_ids)
+                if bar is not None:
+                    bar.update(staged.progress - bar.n)
+                    bar.set_postfix(rows=report.read, rejected=report.rejected, refresh=False)
         report.status = "done"
     except BaseException:
         report.status = "failed"
@@ -319,6 +361,162 @@ def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: st
             if report.status == "done":
                 raise
     return report
+
+
+def _staged_chunks(ctx: _Context, chunks: Iterator[readers.Chunk]) -> Iterator[_Staged]:
+    """Chunks validated one ahead: chunk N+1 is validated while the caller stores chunk N.
+
+    Validation (the SQL pass that types, checks and derives ids) and the insert each keep
+    about one core busy, and DuckDB releases the GIL, so a helper thread with its own cursor
+    validates the next chunk into a staging table while this thread inserts the current one.
+    Validation reads only the chunk, never the store, so each chunk's outcome is the same as
+    when the two steps ran one after the other; chunks are still stored (and committed) one
+    at a time, in order. Every staging table is dropped, whatever happens.
+    """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    stage_db = ctx.store.staging()
+    if not VALIDATE_AHEAD:
+        with ctx.store.side_cursor() as cur:
+            try:
+                for chunk in chunks:
+                    yield _stage(ctx, cur, stage_db, chunk)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        return
+    pending: list[Future[_Staged]] = []
+    with ctx.store.side_cursor() as cur, \
+            ThreadPoolExecutor(1, thread_name_prefix="ingest-validate") as pool:
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(_stage, ctx, cur, stage_db, chunk))
+                if len(pending) > 1:
+                    yield _take(ctx, pending)
+            while pending:
+                yield _take(ctx, pending)
+        finally:
+            if pending:  # stopped early: let the helper finish, then drop what it staged
+                cur.interrupt()
+                for fut in pending:
+                    with suppress(BaseException):
+                        _drop_staged(ctx.store, fut.result())
+            close = getattr(chunks, "close", None)
+            if close is not None:  # stops a read-ahead thread
+                close()
+
+
+def _take(ctx: _Context, pending: list[Any]) -> _Staged:
+    staged = pending[0].result()
+    pending.pop(0)
+    for col in staged.ignored:
+        if col not in ctx.run.ignored_columns:
+            ctx.run.ignored_columns.append(col)
+    return staged
+
+
+def _drop_staged(store: Any, staged: _Staged) -> None:
+    if staged.typed is not None:
+        store.execute(f"DROP TABLE IF EXISTS {staged.typed}")
+        staged.typed = None
+
+
+def _sql(cur: Any, sql: str) -> Any:
+    try:
+        return cur.execute(sql)
+    except duckdb.Error as exc:
+        raise StoreError(f"SQL failed: {exc}") from exc
+
+
+def _stage(ctx: _Context, cur: Any, stage_db: str, chunk: readers.Chunk) -> _Staged:
+    """Validate one chunk into a staging table; runs on the helper thread's cursor.
+
+    Everything here depends on the chunk alone: the typed rows, their id hashes, the rejected
+    rows with their raw content. What depends on the store happens in :func:`_store_chunk`.
+    """
+    run, entity = ctx.run, ctx.entity
+    part = IngestReport(run_id=run.run_id, source=run.source, entity=entity, format=run.format)
+    table, ignored = _prepare(chunk.table, entity, ctx.mapping, ctx.constants)
+    if chunk.n_read > len(chunk.malformed) or not chunk.malformed:
+        _check_columns(table, entity)
+    staged = _Staged(part=part, progress=chunk.progress, ignored=ignored)
+    if ctx.pseudo is not None:
+        table, staged.pairs = _pseudonymize(table, entity, ctx.pseudo)
+    part.read = chunk.n_read
+    tag = uuid.uuid4().hex[:8]
+    view = f"__ingest_src_{tag}"
+    n_rows = table.num_rows
+    if chunk.parquet is not None:
+        n_rows = chunk.parquet.n_rows
+        _sql(cur, f"CREATE OR REPLACE TEMP VIEW {view} AS " + chunk.parquet.relation(
+            _renaming_select(chunk.table.column_names, table.column_names, ctx.constants)))
+    else:
+        cur.register(view, table)
+    try:
+        if n_rows:
+            sql, staged.columns = validation_sql(entity, table.schema, view, bounds=ctx.bounds)
+            staged.typed = f"{stage_db}.__ingest_typed_{tag}"
+            _sql(cur, f"CREATE TABLE {staged.typed} AS {sql}")
+            staged.ids_given = "event_id" in table.column_names
+            if ctx.seen is not None:
+                staged.hashes, staged.hints = batch_hashes(cur, staged.typed)
+                staged.n_valid = len(staged.hashes)
+            else:
+                staged.n_valid = int(_sql(cur, f"SELECT count(*) FROM {staged.typed} "
+                                               f"WHERE __reason IS NULL").fetchone()[0])
+            staged.rejected = _rejected_rows(cur, staged.typed, view, table, entity, chunk,
+                                             ctx.raw_lines, ctx.pseudo is not None)
+        withheld = "[withheld: pseudonymization is on]"
+        staged.rejected += [(line, reason, raw if ctx.pseudo is None else withheld, None)
+                            for line, reason, raw in chunk.malformed]
+    except BaseException:
+        with suppress(Exception):
+            if staged.typed is not None:
+                cur.execute(f"DROP TABLE IF EXISTS {staged.typed}")
+        raise
+    finally:
+        if chunk.parquet is not None:
+            with suppress(duckdb.Error):
+                cur.execute(f"DROP VIEW IF EXISTS {view}")
+        else:
+            with suppress(duckdb.Error):
+                cur.unregister(view)
+    return staged
+
+
+def _store_chunk(ctx: _Context, staged: _Staged) -> IngestReport:
+    """Store one staged chunk in one transaction: its new rows, quarantine, run totals."""
+    store, entity, run, part = ctx.store, ctx.entity, ctx.run, staged.part
+    try:
+        with store.transaction():
+            if staged.typed is not None:
+                hints = dict(staged.hints)
+                if staged.hashes is not None and ctx.seen is not None:
+                    hints.update(store_hints(store, staged.typed, staged.hashes,
+                                             staged.ids_given, ctx.seen))
+                inserted, ids = store.insert_from(
+                    entity, f"(SELECT * FROM {staged.typed} WHERE __reason IS NULL)",
+                    staged.columns, order_by="__line",
+                    returning=ctx.collect_ids and entity == "events", **hints)
+                part.accepted = inserted
+                part.duplicates = staged.n_valid - inserted
+                part.accepted_event_ids = ids
+            _quarantine(store, staged.rejected, run, entity)
+            if staged.pairs is not None and staged.pairs.num_rows and entity != "contacts":
+                store.write("contacts", staged.pairs)  # the one link back to the raw id
+            part.rejected = len(staged.rejected)
+            part.reasons = dict(Counter(r[1] for r in staged.rejected))
+            part.rejections = [(r[0], r[1]) for r in staged.rejected[:MAX_REPORTED_REJECTIONS]]
+            snapshot = IngestReport(**{**run.__dict__, "reasons": dict(run.reasons)})
+            snapshot._add(part)
+            store.record_run(_run_row(snapshot))
+        if staged.hashes is not None and ctx.seen is not None:
+            # committed: later batches may skip these ids' probe
+            ctx.seen.add(staged.hashes, part.accepted)
+    finally:
+        _drop_staged(store, staged)  # outside the transaction: it writes another database
+    return part
 
 
 def _progress_bar(progress: bool, total: int | None, fmt: str) -> Any:
@@ -338,74 +536,6 @@ def _run_row(report: IngestReport) -> dict[str, object]:
     return row
 
 
-def _ingest_chunk(store: Any, chunk: readers.Chunk, entity: str, run: IngestReport,
-                  mapping: Mapping[str, str], constants: Mapping[str, object],
-                  bounds: TimeBounds, pseudo: Any, collect_ids: bool,
-                  raw_lines: bool, seen: _RunIds | None = None) -> IngestReport:
-    part = IngestReport(run_id=run.run_id, source=run.source, entity=entity, format=run.format)
-    table, ignored = _prepare(chunk.table, entity, mapping, constants)
-    for col in ignored:
-        if col not in run.ignored_columns:
-            run.ignored_columns.append(col)
-    if chunk.n_read > len(chunk.malformed) or not chunk.malformed:
-        _check_columns(table, entity)
-    pairs = None
-    if pseudo is not None:
-        table, pairs = _pseudonymize(table, entity, pseudo)
-    part.read = chunk.n_read
-    batch_hashes = None
-    view = f"__ingest_src_{uuid.uuid4().hex[:8]}"
-    typed = f"__ingest_typed_{uuid.uuid4().hex[:8]}"
-    n_rows = table.num_rows
-    if chunk.parquet is not None:
-        n_rows = chunk.parquet.n_rows
-        store.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS " + chunk.parquet.relation(
-            _renaming_select(chunk.table.column_names, table.column_names, constants)))
-    else:
-        store.register(view, table)
-    try:
-        with store.transaction():
-            if n_rows:
-                sql, columns = validation_sql(entity, table.schema, view, bounds=bounds)
-                store.execute(f"CREATE OR REPLACE TEMP TABLE {typed} AS {sql}")
-                ids_given = "event_id" in table.column_names
-                if entity == "events" and seen is not None:
-                    valid, hints, batch_hashes = _event_hints(store, typed, ids_given, seen)
-                else:
-                    valid, hints = _valid_summary(store, typed, entity, ids_given)
-                rejected = _rejected_rows(store, typed, view, table, entity, chunk, raw_lines,
-                                          pseudo is not None)
-                inserted, ids = store.insert_from(
-                    entity, f"(SELECT * FROM {typed} WHERE __reason IS NULL)", columns,
-                    order_by="__line", returning=collect_ids and entity == "events", **hints)
-                part.accepted = inserted
-                part.duplicates = valid - inserted
-                part.accepted_event_ids = ids
-                store.execute(f"DROP TABLE {typed}")
-            else:
-                rejected = []
-            withheld = "[withheld: pseudonymization is on]"
-            rejected += [(line, reason, raw if pseudo is None else withheld, None)
-                         for line, reason, raw in chunk.malformed]
-            _quarantine(store, rejected, run, entity)
-            if pairs is not None and pairs.num_rows and entity != "contacts":
-                store.write("contacts", pairs)  # the one link back to the raw id
-            part.rejected = len(rejected)
-            part.reasons = dict(Counter(r[1] for r in rejected))
-            part.rejections = [(r[0], r[1]) for r in rejected[:MAX_REPORTED_REJECTIONS]]
-            snapshot = IngestReport(**{**run.__dict__, "reasons": dict(run.reasons)})
-            snapshot._add(part)
-            store.record_run(_run_row(snapshot))
-        if batch_hashes is not None:  # committed: later batches may skip these ids' probe
-            seen.add(batch_hashes, part.accepted)
-    finally:
-        if chunk.parquet is not None:
-            store.execute(f"DROP VIEW IF EXISTS {view}")
-        else:
-            store.unregister(view)
-    return part
-
-
 def _renaming_select(source: list[str], prepared: list[str],
                      constants: Mapping[str, object]) -> str:
     """SQL select list doing what :func:`_prepare` does to an Arrow table (by position)."""
@@ -423,122 +553,7 @@ def _renaming_select(source: list[str], prepared: list[str],
     return ", ".join(out)
 
 
-class _RunIds:
-    """64-bit hashes of the event ids a run has committed, kept sorted in memory.
-
-    Probing the stored table for each batch's ids costs time in proportion to the table, so a
-    long ingest into a fresh store would grow quadratically. While every stored event was
-    written by this run (the table's row count equals what the run inserted), a batch whose id
-    hashes are all absent here cannot repeat a stored id and skips the probe. Any hash match (a
-    real repeat, or a 64-bit collision) falls back to the exact anti-join, so hashes only ever
-    decide when to skip work, never which row is kept.
-    """
-
-    def __init__(self) -> None:
-        self.hashes = np.empty(0, dtype=np.uint64)
-        self.inserted = 0
-        self._spare = np.empty(0, dtype=np.uint64)  # the next merge's buffer, reused
-        self._probe: tuple[np.ndarray, np.ndarray] | None = None
-
-    def seen(self, sorted_hashes: np.ndarray) -> np.ndarray:
-        """The distinct hashes of ``sorted_hashes`` that this run has committed."""
-        if not len(self.hashes) or not len(sorted_hashes):
-            return np.empty(0, dtype=np.uint64)
-        idx = np.searchsorted(self.hashes, sorted_hashes)
-        self._probe = (sorted_hashes, idx)  # add() merges at the same places
-        hit = idx < len(self.hashes)
-        hit[hit] = self.hashes[idx[hit]] == sorted_hashes[hit]
-        return np.unique(sorted_hashes[hit])
-
-    def add(self, sorted_hashes: np.ndarray, inserted: int) -> None:
-        # A linear merge into a reused buffer: re-sorting (and allocating) the whole run's
-        # hashes for every batch cost ~0.3 s per batch late in a 10M-event file.
-        if self._probe is not None and self._probe[0] is sorted_hashes:
-            idx = self._probe[1]
-        else:
-            idx = np.searchsorted(self.hashes, sorted_hashes)
-        self._probe = None
-        n, m = len(self.hashes), len(sorted_hashes)
-        if len(self._spare) < n + m:
-            self._spare = np.empty(max(n + m, len(self._spare) * 3 // 2), dtype=np.uint64)
-        out = self._spare[:n + m]
-        at = idx + np.arange(m)
-        old = np.ones(n + m, dtype=bool)
-        old[at] = False
-        out[at] = sorted_hashes
-        out[old] = self.hashes
-        self._spare = self.hashes.base if self.hashes.base is not None else self.hashes
-        self.hashes = out
-        self.inserted += inserted
-
-
-#: Above this many repeated hashes in one batch, the repeat pass scans the whole batch.
-_MAX_INLINE_REPEATS = 5_000
-
-
-def _event_hints(store: Any, typed: str, ids_given: bool, seen: _RunIds
-                 ) -> tuple[int, dict[str, Any], np.ndarray]:
-    """Valid rows, insert hints and sorted id hashes of an event batch.
-
-    One pass fetches the 64-bit hash of every valid row's id. Distinct hashes prove distinct
-    ids (no within-batch pass); otherwise only rows with a repeated hash join that pass. While
-    the store holds only this run's events, the anti-join against the store is skipped when
-    none of their hashes occurs in the batch, and otherwise looks up only the batch rows
-    whose hash does (a handful), so its cost no longer grows with the batch or the store.
-    """
-    hashes = store.execute(
-        f"SELECT hash(event_id) AS h FROM {typed} WHERE __reason IS NULL").fetchnumpy()["h"]
-    hashes = np.sort(np.asarray(hashes, dtype=np.uint64))
-    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
-    hints: dict[str, Any] = {"distinct_keys": not len(repeated)}
-    if 0 < len(repeated) <= _MAX_INLINE_REPEATS:
-        values = ", ".join(str(int(h)) for h in repeated)
-        hints["repeats_where"] = f"hash(event_id) IN ({values})"
-    stored = store.execute("SELECT count(*) FROM events").fetchone()[0]
-    matched = seen.seen(hashes) if stored == seen.inserted else None
-    if matched is not None and not len(matched):
-        hints["probe_store"] = False
-    elif matched is not None and len(matched) <= _MAX_INLINE_REPEATS:
-        # Every stored id is one of this run's, so only rows whose hash the run has stored
-        # can repeat a stored id: the probe looks up those few ids, not the whole batch.
-        values = ", ".join(str(int(h)) for h in matched)
-        hints["probe_candidates"] = f"hash(event_id) IN ({values})"
-        if not ids_given:
-            stamps = store.execute(
-                f"SELECT DISTINCT CAST(timestamp AS VARCHAR) FROM {typed} "
-                f"WHERE __reason IS NULL AND hash(event_id) IN ({values})").fetchall()
-            # Derived ids are a function of the timestamp (see _valid_summary).
-            hints["probe_where"] = "e.timestamp IN (" + ", ".join(
-                f"CAST('{t}' AS TIMESTAMPTZ)" for (t,) in stamps) + ")"
-    elif not ids_given and len(hashes):
-        lo, hi = store.execute(
-            f"SELECT CAST(min(timestamp) AS VARCHAR), CAST(max(timestamp) AS VARCHAR) "
-            f"FROM {typed} WHERE __reason IS NULL").fetchone()
-        # Derived ids are a function of the timestamp (see _valid_summary).
-        hints["probe_where"] = (f"e.timestamp BETWEEN CAST('{lo}' AS TIMESTAMPTZ) "
-                                f"AND CAST('{hi}' AS TIMESTAMPTZ)")
-    return len(hashes), hints, hashes
-
-
-def _valid_summary(store: Any, typed: str, entity: str, ids_given: bool
-                   ) -> tuple[int, dict[str, Any]]:
-    """Number of valid rows, and hints that let the store skip work for event batches."""
-    if entity != "events":
-        row = store.execute(f"SELECT count(*) FROM {typed} WHERE __reason IS NULL").fetchone()
-        return int(row[0]), {}
-    n, distinct, lo, hi = store.execute(
-        f"SELECT count(*), count(DISTINCT event_id), CAST(min(timestamp) AS VARCHAR), "
-        f"CAST(max(timestamp) AS VARCHAR) FROM {typed} WHERE __reason IS NULL").fetchone()
-    hints: dict[str, Any] = {"distinct_keys": n == distinct}
-    if not ids_given and lo is not None:
-        # Derived ids are a function of the timestamp, so a stored event with the same id
-        # has a timestamp inside this batch's range.
-        hints["probe_where"] = (f"e.timestamp BETWEEN CAST('{lo}' AS TIMESTAMPTZ) "
-                                f"AND CAST('{hi}' AS TIMESTAMPTZ)")
-    return int(n), hints
-
-
-def _rejected_rows(store: Any, typed: str, view: str, table: pa.Table, entity: str,
+def _rejected_rows(cur: Any, typed: str, view: str, table: pa.Table, entity: str,
                    chunk: readers.Chunk, raw_lines: bool, pseudonymized: bool
                    ) -> list[tuple[int, str, str, Any]]:
     """(line, reason, raw, user_id) of the chunk's rows that failed validation."""
@@ -550,10 +565,9 @@ def _rejected_rows(store: Any, typed: str, view: str, table: pa.Table, entity: s
     raw_sql = "NULL" if raw_lines or not pack else f"CAST(to_json(struct_pack({pack})) AS VARCHAR)"
     if readers.RAW in table.column_names and not pseudonymized:
         raw_sql = f"s.{readers.RAW}"
-    rows = store.execute(
-        f"SELECT t.__line, t.__reason, {raw_sql}, {uid_sql} FROM {typed} t "
-        f"JOIN {view} s ON s.__line = t.__line WHERE t.__reason IS NOT NULL ORDER BY t.__line"
-    ).fetchall()
+    rows = _sql(cur, f"SELECT t.__line, t.__reason, {raw_sql}, {uid_sql} FROM {typed} t "
+                     f"JOIN {view} s ON s.__line = t.__line WHERE t.__reason IS NOT NULL "
+                     f"ORDER BY t.__line").fetchall()
     if raw_lines and rows and chunk.raw_of is not None:
         raws = chunk.raw_of([r[0] for r in rows])
         rows = [(r[0], r[1], raw, r[3]) for r, raw in zip(rows, raws, strict=True)]

@@ -46,6 +46,9 @@ SYSTEM_TABLES = ("quarantine", "ingest_runs")
 #: Entities whose rows are replaced when their key arrives again (others are kept as stored).
 UPSERT_ENTITIES = {"users", "contacts", "items"}
 
+#: The in-memory database beside the store that holds staging tables (see ``staging()``).
+STAGING_DATABASE = "limelight_staging"
+
 
 def duck_type(dtype: pa.DataType) -> str:
     """The DuckDB column type for an Arrow type of the data model."""
@@ -153,6 +156,7 @@ class DuckDBEventStore:
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
+        self._staging: str | None = None
         self._migrate()
 
     # -- connection plumbing -------------------------------------------------------------
@@ -212,6 +216,44 @@ class DuckDBEventStore:
                 return cur.execute(sql, params) if params is not None else cur.execute(sql)
             except duckdb.Error as exc:
                 raise StoreError(f"SQL failed: {exc}") from exc
+
+    def staging(self) -> str:
+        """Name of an in-memory database beside the store, for staging tables between threads.
+
+        Temporary tables belong to one connection; tables in this database are visible to every
+        cursor of the store, so one thread can validate a batch into it while another stores
+        the previous batch. It lives in memory and vanishes with the process, so a killed
+        ingest leaves nothing half-done there. DuckDB lets a transaction write to one database
+        only: write staging tables outside transactions that write the store (reading them
+        inside is fine).
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            if self._staging is None:
+                self._conn.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {STAGING_DATABASE}")
+                self._staging = STAGING_DATABASE
+        return self._staging
+
+    @contextmanager
+    def side_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A private cursor for a helper thread, closed on exit.
+
+        Its statements do not take the store's write lock, so it may only read the store and
+        write :meth:`staging` tables (or its own temporary views). DuckDB runs its queries while
+        another thread holds a store transaction (it releases the GIL), which is how ingest
+        validates the next batch while the current one is inserted.
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            cur = self._conn.cursor()
+        try:
+            cur.execute("SET TimeZone = 'UTC'")
+            yield cur
+        finally:
+            with suppress(duckdb.Error):
+                cur.close()
 
     def register(self, name: str, data: pa.Table | pd.DataFrame) -> None:
         """Expose an Arrow table or DataFrame as a view ``name`` on this thread's cursor."""
