@@ -77,11 +77,18 @@ SASREC = {**SASREC_LOO, "target_window": 5}
 #: whole (``validation="users"``). Age band and gender only: adding occupation and zip
 #: region lowered NDCG@10 on those validation users (0.553 -> 0.541), as did
 #: regularisation 0.1 (0.551) -- chosen there, never on the test users.
+#: ``age_scaled`` (standardised age next to the bands, telling 19 from 24 within one band)
+#: was chosen the same way: on five draws of validation users from the *training* users it
+#: raised the FM's gain over popularity from +2.7% to +3.7% (mean; better on four, tied on
+#: one); narrower bands, an age x gender token, occupation, release-decade item features,
+#: 8 or 32 factors, regularisation 1e-3 and a refit on all training users did not help there.
+#: Measured on the test users only afterwards: split 0 NDCG@10 0.5616 -> 0.5553; over the
+#: five draws the mean gain +4.7% -> +4.9%, the median +4.7% -> +3.7% (a wash, within noise).
 FM_COLD = {"loss": "softmax", "n_factors": 16, "n_epochs": 30, "learning_rate": 2e-3,
            "regularization": 0.01, "user_id_dropout": 1.0, "context_fields": (),
            "validation": "users", "validation_fraction": 0.2, "patience": 5,
            "random_state": 0}
-COLD_FIELDS = ("age", "gender")
+COLD_FIELDS = ("age", "age_scaled", "gender")
 DEMOGRAPHICS = ("age", "gender", "occupation", "region")
 #: share of the demographic cell's popularity in the oracle ceiling's blend (the rest is global)
 CEILING_WEIGHTS = (0.2, 0.4, 0.5, 0.6, 0.8, 1.0)
@@ -97,35 +104,42 @@ def _default_data_dir() -> Path:
 
 def demographic_features(dataset: Any, data_dir: Path,
                          fields: tuple[str, ...] = DEMOGRAPHICS) -> None:
-    """Attach ML-100K user demographics (those of age band, gender, occupation, first zip
-    digit named in ``fields``) and item genres as one-hot feature matrices."""
+    """Attach ML-100K user demographics (those of age band, standardised age
+    ``age_scaled``, gender, occupation, first zip digit named in ``fields``) and item genres
+    as sparse feature matrices (one-hot, but for ``age_scaled``)."""
     users = pd.read_csv(data_dir / "u.user", sep="|", header=None, encoding="latin-1",
                         names=["user_id", "age", "gender", "occupation", "zip"])
     bands = pd.cut(users["age"], [0, 18, 25, 35, 45, 50, 56, 200], right=False).astype(str)
-    tokens = [[f"age={a}", f"gender={g}", f"occupation={o}", f"region={str(z)[:1]}"]
-              for a, g, o, z in zip(bands, users["gender"], users["occupation"], users["zip"],
-                                    strict=True)]
-    tokens = [[t for t in row if t.split("=")[0] in fields] for row in tokens]
+    scaled = (users["age"] - users["age"].mean()) / users["age"].std()
+    tokens = [{f"age={a}": 1.0, "age_scaled": s, f"gender={g}": 1.0, f"occupation={o}": 1.0,
+               f"region={str(z)[:1]}": 1.0}
+              for a, s, g, o, z in zip(bands, scaled, users["gender"], users["occupation"],
+                                       users["zip"], strict=True)]
+    tokens = [{t: v for t, v in row.items() if t.split("=")[0] in fields} for row in tokens]
     rows = dataset.users.index(users["user_id"].astype(str).to_numpy(), missing="ignore")
-    dataset.user_features, dataset.user_feature_names = _one_hot(rows, tokens, dataset.n_users)
+    dataset.user_features, dataset.user_feature_names = _sparse_rows(rows, tokens,
+                                                                     dataset.n_users)
     genres = [line.split("|")[0] for line in
               (data_dir / "u.genre").read_text(encoding="latin-1").splitlines() if line]
     items = pd.read_csv(data_dir / "u.item", sep="|", header=None, encoding="latin-1")
     flags = items.iloc[:, 5:5 + len(genres)].to_numpy(bool)
-    item_tokens = [[f"genre={g}" for g, on in zip(genres, row, strict=True) if on]
+    item_tokens = [{f"genre={g}": 1.0 for g, on in zip(genres, row, strict=True) if on}
                    for row in flags]
     item_rows = dataset.items.index(items[0].astype(str).to_numpy(), missing="ignore")
-    dataset.item_features, dataset.item_feature_names = _one_hot(item_rows, item_tokens,
-                                                                 dataset.n_items)
+    dataset.item_features, dataset.item_feature_names = _sparse_rows(item_rows, item_tokens,
+                                                                     dataset.n_items)
 
 
-def _one_hot(rows: np.ndarray, tokens: list[list[str]], n_rows: int
-             ) -> tuple[sp.csr_matrix, list[str]]:
+def _sparse_rows(rows: np.ndarray, tokens: list[dict[str, float]], n_rows: int
+                 ) -> tuple[sp.csr_matrix, list[str]]:
+    """CSR (n_rows, n_names) with ``tokens[k]`` (name -> value) in row ``rows[k]`` (skipped
+    when negative); columns are the sorted names."""
     names = sorted({t for row in tokens for t in row})
     column = {name: j for j, name in enumerate(names)}
-    pairs = [(r, column[t]) for r, row in zip(rows, tokens, strict=True) if r >= 0 for t in row]
-    r_idx, c_idx = zip(*pairs, strict=True) if pairs else ((), ())
-    matrix = sp.csr_matrix((np.ones(len(pairs), np.float32), (r_idx, c_idx)),
+    triples = [(r, column[t], v) for r, row in zip(rows, tokens, strict=True) if r >= 0
+               for t, v in row.items()]
+    r_idx, c_idx, values = zip(*triples, strict=True) if triples else ((), (), ())
+    matrix = sp.csr_matrix((np.asarray(values, np.float32), (r_idx, c_idx)),
                            shape=(n_rows, len(names)))
     return matrix, names
 
