@@ -384,3 +384,32 @@ def test_a_failing_chunk_leaves_whole_chunks_and_no_staging_tables(tmp_path, set
     assert (report.accepted, report.duplicates) == (600, 400) and s.count("events") == 1_000
     assert _staging_tables(s) == 0
     s.close()
+
+
+def test_many_repeats_take_the_insert_passes_with_the_same_result(tmp_path, settings,
+                                                                  monkeypatch):
+    """Few repeated ids are settled in the staging table; many go through the insert's own
+    within-batch pass and anti-join. Both keep the first row of each id and nothing stored."""
+    from limelight.data import dedupe
+    from limelight.store.duckdb import DuckDBEventStore
+
+    rows = [(f"e{i % 700}", f"u{i}", f"i{i % 7}", "view", 1704067200 + i) for i in range(2_000)]
+    frame = pd.DataFrame(rows, columns=["event_id", "user_id", "item_id", "type", "timestamp"])
+    derived = frame.drop(columns="event_id").iloc[:1_500]
+    derived = pd.concat([derived, derived.iloc[::3]])  # repeats across and within chunks
+    outcomes = []
+    for limit in (dedupe.MAX_INLINE_REPEATS, 2):
+        monkeypatch.setattr(dedupe, "MAX_INLINE_REPEATS", limit)
+        s = DuckDBEventStore(str(tmp_path / f"m{limit}.duckdb"))
+        given = ingest_frame(s, frame, chunk_rows=400, settings=settings)
+        own = ingest_frame(s, derived, chunk_rows=400, settings=settings)
+        again = ingest_frame(s, derived, chunk_rows=400, settings=settings)
+        assert (given.accepted, given.duplicates) == (700, 1_300)
+        assert (own.accepted, own.duplicates) == (1_500, 500)
+        assert (again.accepted, again.duplicates) == (0, 2_000)
+        outcomes.append(_outcome(s, own)[1:])
+        s.close()
+    assert outcomes[0] == outcomes[1]
+    first = outcomes[0][0]
+    given_ids = {f"e{i}": f"u{i}" for i in range(700)}  # the first row of each given id
+    assert {e["event_id"]: e["user_id"] for e in first if e["event_id"] in given_ids} == given_ids

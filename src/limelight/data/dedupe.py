@@ -68,56 +68,93 @@ class RunIds:
         self.inserted += inserted
 
 
-def batch_hashes(cur: Any, typed: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """Sorted 64-bit hashes of a validated batch's ids, and the within-batch insert hints.
+#: Staging-table column with the 64-bit hash of each row's ``event_id`` (see :func:`hash_column`).
+HASH = "__h"
 
-    Needs only the batch (not the store), so it runs while the previous batch is stored.
-    Distinct hashes prove distinct ids (no within-batch pass); otherwise only rows with a
-    repeated hash join that pass.
+
+def hash_column(select: str) -> str:
+    """``select`` (a validated event batch) with the hash of each id as column ``__h``.
+
+    Stored beside the id in the staging table, so later passes filter candidate rows by an
+    integer instead of hashing 32-character ids again.
+    """
+    return f"SELECT *, hash(event_id) AS {HASH} FROM ({select})"
+
+
+def _lines(cur: Any, sql: str) -> list[int]:
+    return [int(r[0]) for r in cur.execute(sql).fetchall()]
+
+
+def _in_list(values: np.ndarray) -> str:
+    return ", ".join(str(int(v)) for v in values)
+
+
+def settle_repeats(cur: Any, typed: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Drop a staged batch's repeated ids (all but the first by line); hashes and insert hints.
+
+    Returns the sorted hashes of every valid row's id (repeats included) and the hints for
+    :meth:`~limelight.store.duckdb.DuckDBEventStore.insert_from`. Needs only the batch (not the
+    store), so it runs while the previous batch is stored. Distinct hashes prove distinct ids;
+    otherwise only the rows whose hash repeats are compared by id, and the later rows of each
+    repeated id are deleted from the staging table, so the insert needs no within-batch pass.
+    Beyond :data:`MAX_INLINE_REPEATS` repeated hashes the insert's own pass does the work.
     """
     hashes = cur.execute(
-        f"SELECT hash(event_id) AS h FROM {typed} WHERE __reason IS NULL").fetchnumpy()["h"]
+        f"SELECT {HASH} FROM {typed} WHERE __reason IS NULL").fetchnumpy()[HASH]
     hashes = np.sort(np.asarray(hashes, dtype=np.uint64))
-    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
-    hints: dict[str, Any] = {"distinct_keys": not len(repeated)}
-    if 0 < len(repeated) <= MAX_INLINE_REPEATS:
-        values = ", ".join(str(int(h)) for h in repeated)
-        hints["repeats_where"] = f"hash(event_id) IN ({values})"
-    return hashes, hints
+    repeated = hashes[1:][hashes[1:] == hashes[:-1]]
+    if len(repeated) > MAX_INLINE_REPEATS:
+        return hashes, {"distinct_keys": False}
+    if len(repeated):
+        losers = _lines(cur, f"SELECT __line FROM (SELECT __line, row_number() OVER "
+                             f"(PARTITION BY event_id ORDER BY __line) AS n FROM {typed} "
+                             f"WHERE __reason IS NULL AND {HASH} IN ({_in_list(repeated)})) "
+                             f"WHERE n > 1")
+        if losers:
+            cur.execute(f"DELETE FROM {typed} WHERE __line IN "
+                        f"({', '.join(map(str, losers))})")
+    return hashes, {"distinct_keys": True}
 
 
-def store_hints(store: Any, typed: str, hashes: np.ndarray, ids_given: bool, seen: RunIds
-                ) -> dict[str, Any]:
-    """Hints that narrow (or skip) the anti-join of a batch against the stored events.
+def settle_stored(store: Any, typed: str, hashes: np.ndarray, ids_given: bool, seen: RunIds
+                  ) -> dict[str, Any]:
+    """Drop a staged batch's rows whose id is already stored, when that is cheap; insert hints.
 
-    While the store holds only this run's events, the anti-join is skipped when none of the
-    batch's hashes was stored by the run, and otherwise looks up only the batch rows whose hash
-    was (a handful), so its cost no longer grows with the batch or the store. Call inside the
-    batch's transaction, after the previous batch committed.
+    While the store holds only this run's events, only batch rows whose hash the run has
+    stored can repeat a stored id: none means the anti-join is skipped, a few means those rows
+    are compared by id with the stored events (for derived ids, only events with the same
+    timestamps) and the repeats are deleted from the staging table, so the insert needs no
+    anti-join either. Otherwise the returned hints narrow the insert's anti-join. Call with
+    the store's write lock held through the batch's commit (:meth:`exclusive`), outside its
+    transaction (the staging table lives in another database).
     """
-    hints: dict[str, Any] = {}
     stored = store.execute("SELECT count(*) FROM events").fetchone()[0]
     matched = seen.seen(hashes) if stored == seen.inserted else None
     if matched is not None and not len(matched):
-        hints["probe_store"] = False
-    elif matched is not None and len(matched) <= MAX_INLINE_REPEATS:
-        # Every stored id is one of this run's, so only rows whose hash the run has stored
-        # can repeat a stored id: the probe looks up those few ids, not the whole batch.
-        values = ", ".join(str(int(h)) for h in matched)
-        hints["probe_candidates"] = f"hash(event_id) IN ({values})"
+        return {"probe_store": False}
+    if matched is not None and len(matched) <= MAX_INLINE_REPEATS:
+        candidates = f"__reason IS NULL AND {HASH} IN ({_in_list(matched)})"
+        narrow = ""
         if not ids_given:
-            stamps = store.execute(
-                f"SELECT DISTINCT CAST(timestamp AS VARCHAR) FROM {typed} "
-                f"WHERE __reason IS NULL AND hash(event_id) IN ({values})").fetchall()
+            stamps = store.execute(f"SELECT DISTINCT CAST(timestamp AS VARCHAR) FROM {typed} "
+                                   f"WHERE {candidates}").fetchall()
             # Derived ids are a function of the timestamp (see validate.event_id_sql).
-            hints["probe_where"] = "e.timestamp IN (" + ", ".join(
+            narrow = " AND e.timestamp IN (" + ", ".join(
                 f"CAST('{t}' AS TIMESTAMPTZ)" for (t,) in stamps) + ")"
-    elif not ids_given and len(hashes):
+        known = _lines(store, f"SELECT t.__line FROM {typed} t WHERE {candidates} AND "
+                              f"t.event_id IN (SELECT e.event_id FROM events e WHERE "
+                              f"e.event_id IN (SELECT event_id FROM {typed} WHERE {candidates})"
+                              f"{narrow})")
+        if known:
+            store.execute(f"DELETE FROM {typed} WHERE __line IN ({', '.join(map(str, known))})")
+        return {"probe_store": False}
+    if not ids_given and len(hashes):
         lo, hi = store.execute(
             f"SELECT CAST(min(timestamp) AS VARCHAR), CAST(max(timestamp) AS VARCHAR) "
             f"FROM {typed} WHERE __reason IS NULL").fetchone()
         # Derived ids are a function of the timestamp, so a stored event with the same id
         # has a timestamp inside this batch's range.
-        hints["probe_where"] = (f"e.timestamp BETWEEN CAST('{lo}' AS TIMESTAMPTZ) "
-                                f"AND CAST('{hi}' AS TIMESTAMPTZ)")
-    return hints
+        return {"probe_where": f"e.timestamp BETWEEN CAST('{lo}' AS TIMESTAMPTZ) "
+                               f"AND CAST('{hi}' AS TIMESTAMPTZ)"}
+    return {}
+

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from limelight.data import readers, schema
-from limelight.data.dedupe import RunIds, batch_hashes, store_hints
+from limelight.data.dedupe import RunIds, hash_column, settle_repeats, settle_stored
 from limelight.data.validate import KINDS, TimeBounds, validation_sql
 from limelight.errors import IngestError, SchemaError, StoreError
 
@@ -457,10 +457,12 @@ def _stage(ctx: _Context, cur: Any, stage_db: str, chunk: readers.Chunk) -> _Sta
         if n_rows:
             sql, staged.columns = validation_sql(entity, table.schema, view, bounds=ctx.bounds)
             staged.typed = f"{stage_db}.__ingest_typed_{tag}"
+            if ctx.seen is not None:
+                sql = hash_column(sql)
             _sql(cur, f"CREATE TABLE {staged.typed} AS {sql}")
             staged.ids_given = "event_id" in table.column_names
             if ctx.seen is not None:
-                staged.hashes, staged.hints = batch_hashes(cur, staged.typed)
+                staged.hashes, staged.hints = settle_repeats(cur, staged.typed)
                 staged.n_valid = len(staged.hashes)
             else:
                 staged.n_valid = int(_sql(cur, f"SELECT count(*) FROM {staged.typed} "
@@ -489,28 +491,32 @@ def _store_chunk(ctx: _Context, staged: _Staged) -> IngestReport:
     """Store one staged chunk in one transaction: its new rows, quarantine, run totals."""
     store, entity, run, part = ctx.store, ctx.entity, ctx.run, staged.part
     try:
-        with store.transaction():
-            if staged.typed is not None:
-                hints = dict(staged.hints)
-                if staged.hashes is not None and ctx.seen is not None:
-                    hints.update(store_hints(store, staged.typed, staged.hashes,
-                                             staged.ids_given, ctx.seen))
-                inserted, ids = store.insert_from(
-                    entity, f"(SELECT * FROM {staged.typed} WHERE __reason IS NULL)",
-                    staged.columns, order_by="__line",
-                    returning=ctx.collect_ids and entity == "events", **hints)
-                part.accepted = inserted
-                part.duplicates = staged.n_valid - inserted
-                part.accepted_event_ids = ids
-            _quarantine(store, staged.rejected, run, entity)
-            if staged.pairs is not None and staged.pairs.num_rows and entity != "contacts":
-                store.write("contacts", staged.pairs)  # the one link back to the raw id
-            part.rejected = len(staged.rejected)
-            part.reasons = dict(Counter(r[1] for r in staged.rejected))
-            part.rejections = [(r[0], r[1]) for r in staged.rejected[:MAX_REPORTED_REJECTIONS]]
-            snapshot = IngestReport(**{**run.__dict__, "reasons": dict(run.reasons)})
-            snapshot._add(part)
-            store.record_run(_run_row(snapshot))
+        # The write lock is held from the duplicate check to the commit, so no other writer
+        # can store one of this chunk's ids in between.
+        with store.exclusive():
+            if staged.typed is not None and staged.hashes is not None and ctx.seen is not None:
+                # Before the transaction: it deletes from the staging table (another database).
+                staged.hints.update(settle_stored(store, staged.typed, staged.hashes,
+                                                  staged.ids_given, ctx.seen))
+            with store.transaction():
+                if staged.typed is not None:
+                    inserted, ids = store.insert_from(
+                        entity, f"(SELECT * FROM {staged.typed} WHERE __reason IS NULL)",
+                        staged.columns, order_by="__line",
+                        returning=ctx.collect_ids and entity == "events", **staged.hints)
+                    part.accepted = inserted
+                    part.duplicates = staged.n_valid - inserted
+                    part.accepted_event_ids = ids
+                _quarantine(store, staged.rejected, run, entity)
+                if staged.pairs is not None and staged.pairs.num_rows and entity != "contacts":
+                    store.write("contacts", staged.pairs)  # the one link back to the raw id
+                part.rejected = len(staged.rejected)
+                part.reasons = dict(Counter(r[1] for r in staged.rejected))
+                part.rejections = [(r[0], r[1])
+                                   for r in staged.rejected[:MAX_REPORTED_REJECTIONS]]
+                snapshot = IngestReport(**{**run.__dict__, "reasons": dict(run.reasons)})
+                snapshot._add(part)
+                store.record_run(_run_row(snapshot))
         if staged.hashes is not None and ctx.seen is not None:
             # committed: later batches may skip these ids' probe
             ctx.seen.add(staged.hashes, part.accepted)

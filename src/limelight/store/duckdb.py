@@ -203,6 +203,16 @@ class DuckDBEventStore:
             finally:
                 self._local.depth = depth
 
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store's write lock: no other thread writes until the block ends.
+
+        For a check followed by a write that must not be overtaken (e.g. ingest's duplicate
+        check before a batch's transaction). Re-entrant; :meth:`transaction` may be nested.
+        """
+        with self._lock:
+            yield
+
     def execute(self, sql: str, params: Sequence[object] | dict[str, object] | None = None
                 ) -> duckdb.DuckDBPyConnection:
         """Run any SQL statement (other modules create and write their own tables this way).
