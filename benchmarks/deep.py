@@ -8,8 +8,9 @@ Measured, with the official evaluation code (``limelight.evaluation``):
 2. **loo** -- leave-last-one-out (each user's last item is the test, full ranking): HR@10 and
    NDCG@10 of SASRec, EASE and popularity.
 3. **cold** -- 20% of users held out of training entirely; only their demographics are known
-   (the FM reads age band and gender). FM vs popularity, both trained on the same users and
-   ranking the full catalogue for the same test users. Target: +10% NDCG@10. Rows:
+   (the FM reads age band, standardised age and gender). FM vs popularity, both trained on the
+   same users and ranking the full catalogue for the same test users. Target: +10% NDCG@10.
+   Rows:
 
    - ``popularity`` -- global training popularity, the reference of the gain.
    - ``fm`` -- the factorization machine (``FM_COLD``, fixed; early stopping on validation
