@@ -322,7 +322,7 @@ def test_validating_ahead_stores_exactly_what_the_serial_path_stores(tmp_path, s
 
     Repeats and bad rows sit on both sides of chunk boundaries and repeat earlier chunks.
     """
-    from limelight.data import ingest
+    from limelight.data import staging
     from limelight.store.duckdb import DuckDBEventStore
 
     rows = [(f"u{i % 97}", f"i{i % 31}", "view", str(1704067200 + i), f"{i % 5}")
@@ -344,7 +344,7 @@ def test_validating_ahead_stores_exactly_what_the_serial_path_stores(tmp_path, s
         return ingest_file(s, path, chunk_rows=300, settings=settings)
     outcomes = []
     for ahead in (False, True):
-        monkeypatch.setattr(ingest, "VALIDATE_AHEAD", ahead)
+        monkeypatch.setattr(staging, "VALIDATE_AHEAD", ahead)
         s = DuckDBEventStore(str(tmp_path / f"{fmt}-{ahead}.duckdb"))
         report, again = run(s), run(s)
         assert report.reconciled and again.reconciled

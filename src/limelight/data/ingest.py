@@ -8,6 +8,9 @@ are deduplicated by ``event_id``, quarantined rows by source, line and content).
 Every row read is counted exactly once, as accepted (new), duplicate (already stored or
 repeated within the source) or rejected (in quarantine with a named reason), so
 ``read == accepted + duplicates + rejected`` holds for any input.
+
+Chunks are validated into staging tables one chunk ahead, on a helper thread, while the
+previous chunk is stored (:mod:`limelight.data.staging`).
 """
 
 from __future__ import annotations
@@ -17,34 +20,23 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from limelight.data import readers, schema
-from limelight.data.dedupe import RunIds, hash_column, settle_repeats, settle_stored
-from limelight.data.validate import KINDS, TimeBounds, validation_sql
-from limelight.errors import IngestError, SchemaError, StoreError
+from limelight.data.dedupe import RunIds, settle_stored
+from limelight.data.staging import RunContext, Staged, drop_staged, staged_chunks
+from limelight.data.validate import KINDS, TimeBounds
+from limelight.errors import IngestError, SchemaError
 
 #: At most this many (line, reason) pairs are kept in a report; the quarantine keeps all.
 MAX_REPORTED_REJECTIONS = 10_000
-
-#: Validate the next chunk on a helper thread while the current one is stored (see
-#: ``_staged_chunks``); False validates and stores one chunk after the other on the caller's
-#: thread, with the same results.
-VALIDATE_AHEAD = True
-
-#: Columns that hold user ids, per entity (pseudonymized at ingest).
-USER_ID_COLUMNS = {"events": ("user_id",), "users": ("user_id",), "contacts": ("user_id",),
-                   "edges": ("src_user_id", "dst_user_id"), "items": ()}
 
 
 @dataclass
@@ -243,74 +235,6 @@ def _parquet_rows(path: Path) -> int | None:
         return None
 
 
-def _prepare(table: pa.Table, entity: str, mapping: Mapping[str, str],
-             constants: Mapping[str, object]) -> tuple[pa.Table, list[str]]:
-    """Rename mapped columns, add constants; returns the table and ignored source columns."""
-    names = []
-    for name in table.column_names:
-        target = mapping.get(name, name)
-        names.append(target)
-    dupes = [n for n, c in Counter(names).items() if c > 1]
-    if dupes:
-        raise SchemaError(f"the mapping gives several columns the name(s) {dupes}")
-    table = table.rename_columns(names)
-    for col, value in constants.items():
-        arr = pa.array([None if value is None else str(value)] * table.num_rows, pa.string())
-        if col in table.column_names:
-            table = table.set_column(table.column_names.index(col), col, arr)
-        else:
-            table = table.append_column(col, arr)
-    known = set(KINDS[entity])
-    keeps_extra = entity in ("users", "items")
-    # Unknown columns stay in the chunk (quarantined rows keep them in ``raw``); validation
-    # reads only model columns, and folds the rest into ``extra`` for users and items.
-    ignored = [c for c in table.column_names
-               if c not in known and c not in (readers.LINE, readers.RAW) and not keeps_extra]
-    return table, ignored
-
-
-def _check_columns(table: pa.Table, entity: str) -> None:
-    missing = [c for c in schema.REQUIRED[entity] if c not in table.column_names]
-    if missing:
-        present = [c for c in table.column_names if c not in (readers.LINE, readers.RAW)]
-        raise SchemaError(
-            f"{entity} input lacks column(s) {', '.join(missing)} (it has {', '.join(present)}); "
-            f"map one (--map SOURCE={missing[0]}) or set it (--const {missing[0]}=VALUE)")
-
-
-@dataclass
-class _Context:
-    """What every chunk of one run shares."""
-
-    store: Any
-    entity: str
-    run: IngestReport
-    mapping: Mapping[str, str]
-    constants: Mapping[str, object]
-    bounds: TimeBounds
-    pseudo: Any
-    collect_ids: bool
-    raw_lines: bool
-    seen: RunIds | None
-
-
-@dataclass
-class _Staged:
-    """A chunk validated into a staging table, waiting to be stored (see :func:`_stage`)."""
-
-    part: IngestReport
-    progress: int
-    ignored: list[str]
-    typed: str | None = None
-    columns: list[str] = field(default_factory=list)
-    ids_given: bool = False
-    n_valid: int = 0
-    hashes: np.ndarray | None = None
-    hints: dict[str, Any] = field(default_factory=dict)
-    rejected: list[tuple[int, str, str, Any]] = field(default_factory=list)
-    pairs: pa.Table | None = None
-
-
 def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: str, fmt: str,
          mapping: Mapping[str, str] | None, constants: Mapping[str, object] | None,
          settings: Any, progress: bool, total: int | None, collect_ids: bool,
@@ -327,7 +251,7 @@ def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: st
     pseudo = pseudonymizer_from_settings(settings)
     report = IngestReport(run_id=uuid.uuid4().hex, source=source, entity=entity, format=fmt,
                           started_at=_now())
-    ctx = _Context(store, entity, report, mapping, dict(constants or {}),
+    ctx = RunContext(store, entity, report, mapping, dict(constants or {}),
                    TimeBounds(settings.ingest.min_timestamp, settings.ingest.max_future_seconds),
                    pseudo, collect_ids, raw_lines and pseudo is None,
                    RunIds() if entity == "events" else None)
@@ -335,8 +259,8 @@ def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: st
     bar = _progress_bar(progress, total, fmt)
     store.record_run(_run_row(report))
     try:
-        with closing(_staged_chunks(ctx, chunks)) as staged_chunks:
-            for staged in staged_chunks:
+        with closing(staged_chunks(ctx, chunks)) as staged_iter:
+            for staged in staged_iter:
                 part = _store_chunk(ctx, staged)
                 report._add(part)
                 if len(report.rejections) < MAX_REPORTED_REJECTIONS:
@@ -363,131 +287,7 @@ def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: st
     return report
 
 
-def _staged_chunks(ctx: _Context, chunks: Iterator[readers.Chunk]) -> Iterator[_Staged]:
-    """Chunks validated one ahead: chunk N+1 is validated while the caller stores chunk N.
-
-    Validation (the SQL pass that types, checks and derives ids) and the insert each keep
-    about one core busy, and DuckDB releases the GIL, so a helper thread with its own cursor
-    validates the next chunk into a staging table while this thread inserts the current one.
-    Validation reads only the chunk, never the store, so each chunk's outcome is the same as
-    when the two steps ran one after the other; chunks are still stored (and committed) one
-    at a time, in order. Every staging table is dropped, whatever happens.
-    """
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    stage_db = ctx.store.staging()
-    if not VALIDATE_AHEAD:
-        with ctx.store.side_cursor() as cur:
-            try:
-                for chunk in chunks:
-                    yield _stage(ctx, cur, stage_db, chunk)
-            finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
-        return
-    pending: list[Future[_Staged]] = []
-    with ctx.store.side_cursor() as cur, \
-            ThreadPoolExecutor(1, thread_name_prefix="ingest-validate") as pool:
-        try:
-            for chunk in chunks:
-                pending.append(pool.submit(_stage, ctx, cur, stage_db, chunk))
-                if len(pending) > 1:
-                    yield _take(ctx, pending)
-            while pending:
-                yield _take(ctx, pending)
-        finally:
-            if pending:  # stopped early: let the helper finish, then drop what it staged
-                cur.interrupt()
-                for fut in pending:
-                    with suppress(BaseException):
-                        _drop_staged(ctx.store, fut.result())
-            close = getattr(chunks, "close", None)
-            if close is not None:  # stops a read-ahead thread
-                close()
-
-
-def _take(ctx: _Context, pending: list[Any]) -> _Staged:
-    staged = pending[0].result()
-    pending.pop(0)
-    for col in staged.ignored:
-        if col not in ctx.run.ignored_columns:
-            ctx.run.ignored_columns.append(col)
-    return staged
-
-
-def _drop_staged(store: Any, staged: _Staged) -> None:
-    if staged.typed is not None:
-        store.execute(f"DROP TABLE IF EXISTS {staged.typed}")
-        staged.typed = None
-
-
-def _sql(cur: Any, sql: str) -> Any:
-    try:
-        return cur.execute(sql)
-    except duckdb.Error as exc:
-        raise StoreError(f"SQL failed: {exc}") from exc
-
-
-def _stage(ctx: _Context, cur: Any, stage_db: str, chunk: readers.Chunk) -> _Staged:
-    """Validate one chunk into a staging table; runs on the helper thread's cursor.
-
-    Everything here depends on the chunk alone: the typed rows, their id hashes, the rejected
-    rows with their raw content. What depends on the store happens in :func:`_store_chunk`.
-    """
-    run, entity = ctx.run, ctx.entity
-    part = IngestReport(run_id=run.run_id, source=run.source, entity=entity, format=run.format)
-    table, ignored = _prepare(chunk.table, entity, ctx.mapping, ctx.constants)
-    if chunk.n_read > len(chunk.malformed) or not chunk.malformed:
-        _check_columns(table, entity)
-    staged = _Staged(part=part, progress=chunk.progress, ignored=ignored)
-    if ctx.pseudo is not None:
-        table, staged.pairs = _pseudonymize(table, entity, ctx.pseudo)
-    part.read = chunk.n_read
-    tag = uuid.uuid4().hex[:8]
-    view = f"__ingest_src_{tag}"
-    n_rows = table.num_rows
-    if chunk.parquet is not None:
-        n_rows = chunk.parquet.n_rows
-        _sql(cur, f"CREATE OR REPLACE TEMP VIEW {view} AS " + chunk.parquet.relation(
-            _renaming_select(chunk.table.column_names, table.column_names, ctx.constants)))
-    else:
-        cur.register(view, table)
-    try:
-        if n_rows:
-            sql, staged.columns = validation_sql(entity, table.schema, view, bounds=ctx.bounds)
-            staged.typed = f"{stage_db}.__ingest_typed_{tag}"
-            if ctx.seen is not None:
-                sql = hash_column(sql)
-            _sql(cur, f"CREATE TABLE {staged.typed} AS {sql}")
-            staged.ids_given = "event_id" in table.column_names
-            if ctx.seen is not None:
-                staged.hashes, staged.hints = settle_repeats(cur, staged.typed)
-                staged.n_valid = len(staged.hashes)
-            else:
-                staged.n_valid = int(_sql(cur, f"SELECT count(*) FROM {staged.typed} "
-                                               f"WHERE __reason IS NULL").fetchone()[0])
-            staged.rejected = _rejected_rows(cur, staged.typed, view, table, entity, chunk,
-                                             ctx.raw_lines, ctx.pseudo is not None)
-        withheld = "[withheld: pseudonymization is on]"
-        staged.rejected += [(line, reason, raw if ctx.pseudo is None else withheld, None)
-                            for line, reason, raw in chunk.malformed]
-    except BaseException:
-        with suppress(Exception):
-            if staged.typed is not None:
-                cur.execute(f"DROP TABLE IF EXISTS {staged.typed}")
-        raise
-    finally:
-        if chunk.parquet is not None:
-            with suppress(duckdb.Error):
-                cur.execute(f"DROP VIEW IF EXISTS {view}")
-        else:
-            with suppress(duckdb.Error):
-                cur.unregister(view)
-    return staged
-
-
-def _store_chunk(ctx: _Context, staged: _Staged) -> IngestReport:
+def _store_chunk(ctx: RunContext, staged: Staged) -> IngestReport:
     """Store one staged chunk in one transaction: its new rows, quarantine, run totals."""
     store, entity, run, part = ctx.store, ctx.entity, ctx.run, staged.part
     try:
@@ -521,7 +321,7 @@ def _store_chunk(ctx: _Context, staged: _Staged) -> IngestReport:
             # committed: later batches may skip these ids' probe
             ctx.seen.add(staged.hashes, part.accepted)
     finally:
-        _drop_staged(store, staged)  # outside the transaction: it writes another database
+        drop_staged(store, staged)  # outside the transaction: it writes another database
     return part
 
 
@@ -542,44 +342,6 @@ def _run_row(report: IngestReport) -> dict[str, object]:
     return row
 
 
-def _renaming_select(source: list[str], prepared: list[str],
-                     constants: Mapping[str, object]) -> str:
-    """SQL select list doing what :func:`_prepare` does to an Arrow table (by position)."""
-    def q(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
-    out = []
-    for i, name in enumerate(prepared):
-        if name in constants:
-            value = constants[name]
-            literal = "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
-            out.append(f"CAST({literal} AS VARCHAR) AS {q(name)}")
-        else:
-            out.append(f"{q(source[i])} AS {q(name)}")
-    return ", ".join(out)
-
-
-def _rejected_rows(cur: Any, typed: str, view: str, table: pa.Table, entity: str,
-                   chunk: readers.Chunk, raw_lines: bool, pseudonymized: bool
-                   ) -> list[tuple[int, str, str, Any]]:
-    """(line, reason, raw, user_id) of the chunk's rows that failed validation."""
-    uid = USER_ID_COLUMNS[entity][0] if USER_ID_COLUMNS[entity] else None
-    uid_sql = f't."{uid}"' if uid and uid in table.column_names else "NULL"
-    source_cols = [c for c in table.column_names if c not in (readers.LINE, readers.RAW)]
-    pack = ", ".join('"' + c.replace('"', '""') + '" := s."' + c.replace('"', '""') + '"'
-                     for c in source_cols)
-    raw_sql = "NULL" if raw_lines or not pack else f"CAST(to_json(struct_pack({pack})) AS VARCHAR)"
-    if readers.RAW in table.column_names and not pseudonymized:
-        raw_sql = f"s.{readers.RAW}"
-    rows = _sql(cur, f"SELECT t.__line, t.__reason, {raw_sql}, {uid_sql} FROM {typed} t "
-                     f"JOIN {view} s ON s.__line = t.__line WHERE t.__reason IS NOT NULL "
-                     f"ORDER BY t.__line").fetchall()
-    if raw_lines and rows and chunk.raw_of is not None:
-        raws = chunk.raw_of([r[0] for r in rows])
-        rows = [(r[0], r[1], raw, r[3]) for r, raw in zip(rows, raws, strict=True)]
-    return [tuple(r) for r in rows]
-
-
 def _quarantine(store: Any, rejected: list[tuple[int, str, str, Any]], run: IngestReport,
                 entity: str) -> None:
     if not rejected:
@@ -594,23 +356,6 @@ def _quarantine(store: Any, rejected: list[tuple[int, str, str, Any]], run: Inge
         "run_id": pa.array([run.run_id] * len(rejected), pa.string()),
     })
     store.quarantine(table)
-
-
-def _pseudonymize(table: pa.Table, entity: str, pseudo: Any) -> tuple[pa.Table, pa.Table]:
-    pairs = []
-    for col in USER_ID_COLUMNS[entity]:
-        if col not in table.column_names:
-            continue
-        mapped, found = pseudo.map_array(table.column(col))
-        if entity == "contacts" and col == "user_id" and "external_id" not in table.column_names:
-            raw = pc.utf8_trim_whitespace(table.column(col).cast(pa.string()))
-            table = table.append_column("external_id", raw)
-        table = table.set_column(table.column_names.index(col), col, mapped)
-        pairs.append(found)
-    if not pairs:
-        return table, pa.table({"user_id": pa.array([], pa.string()),
-                                "external_id": pa.array([], pa.string())})
-    return table, pa.concat_tables(pairs)
 
 
 def report_json(report: IngestReport) -> str:
