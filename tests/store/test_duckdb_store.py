@@ -182,3 +182,21 @@ def test_existing_keys_and_arrow_reads(store):
     store.write("events", _events(3))
     table = store.read_arrow("events", columns=["user_id", "timestamp"])
     assert table.num_rows == 3 and table.schema.field("timestamp").type.tz == "UTC"
+
+
+def test_extra_thread_adds_one_duckdb_thread_and_restores_it():
+    """Nested or overlapping blocks share the one extra thread; the last restores the setting."""
+    from limelight.store.duckdb import DuckDBEventStore
+
+    def threads(s) -> int:
+        return int(s.sql("SELECT current_setting('threads') AS t")["t"][0])
+
+    s = DuckDBEventStore(":memory:")
+    s.execute("SET threads = 2")
+    with s.extra_thread():
+        assert threads(s) == 3
+        with s.extra_thread():
+            assert threads(s) == 3
+        assert threads(s) == 3
+    assert threads(s) == 2
+    s.close()

@@ -157,6 +157,8 @@ class DuckDBEventStore:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
         self._staging: str | None = None
+        self._extra_threads = 0  # open extra_thread() blocks
+        self._threads_before: int | None = None
         self._migrate()
 
     # -- connection plumbing -------------------------------------------------------------
@@ -264,6 +266,30 @@ class DuckDBEventStore:
         finally:
             with suppress(duckdb.Error):
                 cur.close()
+
+    @contextmanager
+    def extra_thread(self) -> Iterator[None]:
+        """One more DuckDB worker thread than configured while the block runs.
+
+        For a helper thread whose single-task query (e.g. validating one Parquet row group)
+        would otherwise occupy one of the pool's threads, leaving another query that could use
+        them all (the insert) a thread short. The setting is DuckDB-wide; nested or concurrent
+        blocks share the one extra thread and the last to end restores the setting.
+        """
+        with self._lock:
+            if self._extra_threads == 0:
+                before = int(self._conn.execute("SELECT current_setting('threads')").fetchone()[0])
+                self._conn.execute(f"SET threads = {before + 1}")
+                self._threads_before = before
+            self._extra_threads += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._extra_threads -= 1
+                if self._extra_threads == 0 and not self._closed:
+                    with suppress(duckdb.Error):
+                        self._conn.execute(f"SET threads = {self._threads_before}")
 
     def register(self, name: str, data: pa.Table | pd.DataFrame) -> None:
         """Expose an Arrow table or DataFrame as a view ``name`` on this thread's cursor."""
