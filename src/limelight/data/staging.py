@@ -29,8 +29,8 @@ from limelight.data.validate import KINDS, TimeBounds, validation_sql
 from limelight.errors import SchemaError, StoreError
 
 #: Validate the next chunk on a helper thread while the current one is stored (see
-#: ``staged_chunks``); False validates and stores one chunk after the other on the caller's
-#: thread, with the same results.
+#: ``staged_chunks``), for sources that ask for it; False validates and stores one chunk after
+#: the other on the caller's thread, with the same results.
 VALIDATE_AHEAD = True
 
 
@@ -88,6 +88,7 @@ class RunContext:
     collect_ids: bool
     raw_lines: bool
     seen: RunIds | None
+    ahead: bool = True  # validate the next chunk while this one is stored
 
 
 @dataclass
@@ -120,7 +121,7 @@ def staged_chunks(ctx: RunContext, chunks: Iterator[readers.Chunk]) -> Iterator[
     from concurrent.futures import Future, ThreadPoolExecutor
 
     stage_db = ctx.store.staging()
-    if not VALIDATE_AHEAD:
+    if not (VALIDATE_AHEAD and ctx.ahead):
         with ctx.store.side_cursor() as cur:
             try:
                 for chunk in chunks:
