@@ -45,6 +45,8 @@ KEY = "bench-key"
 TARGET_P99_MS = {"ml100k": 15.0, "catalogue50k": 25.0}
 TARGET_RPS = 800.0
 TARGET_UPDATE_MS = 50.0
+#: command prefixes that pin the server and wrk to separate cores (``--pin``)
+PIN: dict[str, list[str]] = {"server": [], "wrk": []}
 
 
 # -- worlds -----------------------------------------------------------------------------------
@@ -137,9 +139,9 @@ def start_server(world: dict[str, Any], port: int, *, cache: bool = True) -> sub
     if not cache:
         env["LIMELIGHT_SERVE__CANDIDATE_CACHE_USERS"] = "0"
     limelight = Path(sys.executable).with_name("limelight")
-    proc = subprocess.Popen([str(limelight), "serve", "--port", str(port), "--artifacts",
-                             world["artifacts"], "--json"], env=env, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([*PIN["server"], str(limelight), "serve", "--port", str(port),
+                             "--artifacts", world["artifacts"], "--json"], env=env,
+                            stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     if not line:
         raise SystemExit("limelight serve did not start")
@@ -226,8 +228,9 @@ def run_wrk(url: str, world: dict[str, Any], scenario: str, duration: int, conne
     path = workdir / f"{scenario}.lua"
     path.write_text(script)
     cpu0 = cpu_seconds(server_pid) if server_pid else 0.0
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
-                          "-s", str(path), url], capture_output=True, text=True, check=True)
+    out = subprocess.run([*PIN["wrk"], "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
+                          "--timeout", "5s", "-s", str(path), url],
+                         capture_output=True, text=True, check=True)
     cpu = cpu_seconds(server_pid) - cpu0 if server_pid else float("nan")
     stats = json.loads(out.stdout.strip().splitlines()[-1])
     seconds = stats["duration_us"] / 1e6
@@ -302,7 +305,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--repeats", type=int, default=3,
                         help="wrk runs per scenario; the table shows the median of each figure")
+    parser.add_argument("--pin", action="store_true",
+                        help="run the server on CPU 0 and wrk on CPU 1 (taskset), so the load "
+                             "generator never takes the server's core")
     args = parser.parse_args()
+    if args.pin:
+        PIN.update(server=["taskset", "-c", "0"], wrk=["taskset", "-c", "1"])
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
     rows: list[dict[str, Any]] = []
@@ -395,7 +403,7 @@ def _report(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
                 if cached else "")
         print(_fmt(row) + "  " + target)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "serve.json"
+    out = RESULTS / ("serve-pinned.json" if args.pin else "serve.json")
     out.write_text(json.dumps({"args": vars(args), "cpus": os.cpu_count(),
                                "load_avg": os.getloadavg(), "rows": rows}, indent=2))
     print(f"\nwritten {out}")
