@@ -29,7 +29,7 @@ def _router(calls: list[dict[str, Any]]) -> APIRouter:
     router = APIRouter()
 
     @router.get("/things/{thing_id}")
-    @hot(r"/things/(?P<thing_id>[a-z]{1,5})")
+    @hot(thing_id=r"[a-z]{1,5}")
     async def thing(request: Request, thing_id: str) -> Any:
         # Starlette's router puts itself in the scope; the short path does not pass there
         calls.append({"routed": "router" in request.scope, "thing": thing_id})
@@ -80,7 +80,7 @@ def test_hot_routes_may_not_declare_dependencies() -> None:
         return None
 
     @router.get("/guarded", dependencies=[Depends(guard)])
-    @hot(r"/guarded")
+    @hot()
     async def guarded(request: Request) -> Any:
         return JSONResponse({})
 
@@ -88,10 +88,32 @@ def test_hot_routes_may_not_declare_dependencies() -> None:
         HotPathMiddleware(FastAPI(), routes=router.routes)
 
 
-def test_recommendations_take_the_short_path_with_identical_answers(app_factory,
-                                                                    world) -> None:
+def test_hot_patterns_must_name_path_parameters() -> None:
+    router = APIRouter()
+
+    @router.get("/users/{user_id}")
+    @hot(user=r"[a-z]+")
+    async def misnamed(request: Request, user_id: str) -> Any:
+        return JSONResponse({})
+
+    with pytest.raises(TypeError, match="no path parameters"):
+        HotPathMiddleware(FastAPI(), routes=router.routes)
+
+
+def test_recommendations_take_the_short_path_with_identical_answers(app_factory, world,
+                                                                    monkeypatch) -> None:
     """The served route: the short path answers exactly as FastAPI's routing does, and the
     request is counted under its route template."""
+    from limelight.api import hotpath
+
+    answered: list[str] = []
+    real_answer = hotpath._answer
+
+    async def counting(route: Any, *args: Any) -> Any:
+        answered.append(route.path)
+        return await real_answer(route, *args)
+
+    monkeypatch.setattr(hotpath, "_answer", counting)
     user = world.users["user_id"].iloc[0]
     url = f"/users/{user}/recommendations?n=5&diversity=0.3&explain=true"
     app, full_app = app_factory(world), app_factory(world)
@@ -102,4 +124,5 @@ def test_recommendations_take_the_short_path_with_identical_answers(app_factory,
         metrics = fast.get("/metrics").text
     assert a.status_code == b.status_code == 200
     assert a.json() == b.json()
+    assert answered == ["/users/{user_id}/recommendations"]  # the full app's request did not
     assert 'route="/users/{user_id}/recommendations",status="200"' in metrics

@@ -150,7 +150,7 @@ def _parse_query(request: Request) -> RecsQuery:
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationList,
             responses=_ERRORS, summary="Top-n recommendations for a user",
             openapi_extra={"parameters": _query_parameters(), "security": SECURITY})
-@hot(r"/users/(?P<user_id>[^/]{1,256})/recommendations")
+@hot(user_id=r"[^/]{1,256}")  # the limits of the Path declaration below
 async def recommendations(
     request: Request,
     user_id: Annotated[str, Path(min_length=1, max_length=256, examples=["u42"])],
