@@ -335,6 +335,7 @@ def test_validating_ahead_stores_exactly_what_the_serial_path_stores(tmp_path, s
     rows += [rows[10], rows[1_999], rows[600]]              # repeats in the last chunk
     cols = ["user_id", "item_id", "type", "timestamp", "value"]
     table = pa.table({c: [r[k] for r in rows] for k, c in enumerate(cols)})
+    table = table.append_column("junk", pa.array(["x"] * len(rows)))  # reported as ignored
     path = tmp_path / "ev.parquet"
     pq.write_table(table, path, row_group_size=450)
 
@@ -356,6 +357,20 @@ def test_validating_ahead_stores_exactly_what_the_serial_path_stores(tmp_path, s
     kept, events, quarantined = outcomes[1]
     assert (kept["read"], kept["rejected"]) == (2_003, 3) and len(events) == kept["accepted"]
     assert kept["duplicates"] == 5 and [q["line_no"] for q in quarantined] == [300, 301, 1_501]
+    assert kept["ignored_columns"] == ["junk"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_text_sources_report_ignored_columns(store, tmp_path, settings, suffix):
+    frame = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"], "type": ["view"] * 2,
+                          "timestamp": ["2024-01-01T00:00:00Z"] * 2, "junk": ["1", "2"]})
+    path = tmp_path / f"e{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    report = ingest_file(store, path, settings=settings)
+    assert report.accepted == 2 and report.ignored_columns == ["junk"]
 
 
 def test_a_failing_chunk_leaves_whole_chunks_and_no_staging_tables(tmp_path, settings):

@@ -102,7 +102,7 @@ def settle_repeats(cur: Any, typed: str) -> tuple[np.ndarray, dict[str, Any]]:
     hashes = cur.execute(
         f"SELECT {HASH} FROM {typed} WHERE __reason IS NULL").fetchnumpy()[HASH]
     hashes = np.sort(np.asarray(hashes, dtype=np.uint64))
-    repeated = hashes[1:][hashes[1:] == hashes[:-1]]
+    repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
     if len(repeated) > MAX_INLINE_REPEATS:
         return hashes, {"distinct_keys": False}
     if len(repeated):

@@ -293,11 +293,12 @@ def _run(store: Any, chunks: Iterator[readers.Chunk], entity: str, *, source: st
 def _store_chunk(ctx: RunContext, staged: Staged) -> IngestReport:
     """Store one staged chunk in one transaction: its new rows, quarantine, run totals."""
     store, entity, run, part = ctx.store, ctx.entity, ctx.run, staged.part
+    run.ignored_columns += [c for c in staged.ignored if c not in run.ignored_columns]
     try:
         # The write lock is held from the duplicate check to the commit, so no other writer
         # can store one of this chunk's ids in between.
         with store.exclusive():
-            if staged.typed is not None and staged.hashes is not None and ctx.seen is not None:
+            if staged.hashes is not None:  # set only for events, while the staged table lives
                 # Before the transaction: it deletes from the staging table (another database).
                 staged.hints.update(settle_stored(store, staged.typed, staged.hashes,
                                                   staged.ids_given, ctx.seen))
@@ -320,7 +321,7 @@ def _store_chunk(ctx: RunContext, staged: Staged) -> IngestReport:
                 snapshot = IngestReport(**{**run.__dict__, "reasons": dict(run.reasons)})
                 snapshot._add(part)
                 store.record_run(_run_row(snapshot))
-        if staged.hashes is not None and ctx.seen is not None:
+        if staged.hashes is not None:
             # committed: later batches may skip these ids' probe
             ctx.seen.add(staged.hashes, part.accepted)
     finally:

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from limelight.data import readers, schema
 from limelight.data.dedupe import RunIds, hash_column, settle_repeats
-from limelight.data.validate import KINDS, TimeBounds, validation_sql
+from limelight.data.validate import KINDS, TimeBounds, _q, validation_sql
 from limelight.errors import SchemaError, StoreError
 
 #: Validate the next chunk on a helper thread while the current one is stored (see
@@ -118,19 +118,24 @@ def staged_chunks(ctx: RunContext, chunks: Iterator[readers.Chunk]) -> Iterator[
     when the two steps ran one after the other; chunks are still stored (and committed) one
     at a time, in order. Every staging table is dropped, whatever happens.
     """
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     stage_db = ctx.store.staging()
-    if not (VALIDATE_AHEAD and ctx.ahead):
-        with ctx.store.side_cursor() as cur:
-            try:
+    try:
+        if VALIDATE_AHEAD and ctx.ahead:
+            yield from _validated_ahead(ctx, chunks, stage_db)
+        else:
+            with ctx.store.side_cursor() as cur:
                 for chunk in chunks:
                     yield _stage(ctx, cur, stage_db, chunk)
-            finally:
-                close = getattr(chunks, "close", None)
-                if close is not None:
-                    close()
-        return
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:  # stops a read-ahead thread
+            close()
+
+
+def _validated_ahead(ctx: RunContext, chunks: Iterator[readers.Chunk], stage_db: str
+                     ) -> Iterator[Staged]:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     pending: list[Future[Staged]] = []
     # Validating one Parquet row group is one task on one thread: one more DuckDB thread keeps
     # the insert beside it from running a thread short (10M-row Parquet on 2 cores: ~10% less
@@ -141,27 +146,15 @@ def staged_chunks(ctx: RunContext, chunks: Iterator[readers.Chunk]) -> Iterator[
             for chunk in chunks:
                 pending.append(pool.submit(_stage, ctx, cur, stage_db, chunk))
                 if len(pending) > 1:
-                    yield _take(ctx, pending)
+                    yield pending.pop(0).result()
             while pending:
-                yield _take(ctx, pending)
+                yield pending.pop(0).result()
         finally:
             if pending:  # stopped early: let the helper finish, then drop what it staged
                 cur.interrupt()
                 for fut in pending:
                     with suppress(BaseException):
                         drop_staged(ctx.store, fut.result())
-            close = getattr(chunks, "close", None)
-            if close is not None:  # stops a read-ahead thread
-                close()
-
-
-def _take(ctx: RunContext, pending: list[Any]) -> Staged:
-    staged = pending[0].result()
-    pending.pop(0)
-    for col in staged.ignored:
-        if col not in ctx.run.ignored_columns:
-            ctx.run.ignored_columns.append(col)
-    return staged
 
 
 def drop_staged(store: Any, staged: Staged) -> None:
@@ -241,17 +234,14 @@ def _stage(ctx: RunContext, cur: Any, stage_db: str, chunk: readers.Chunk) -> St
 def _renaming_select(source: list[str], prepared: list[str],
                      constants: Mapping[str, object]) -> str:
     """SQL select list doing what :func:`_prepare` does to an Arrow table (by position)."""
-    def q(name: str) -> str:
-        return '"' + name.replace('"', '""') + '"'
-
     out = []
     for i, name in enumerate(prepared):
         if name in constants:
             value = constants[name]
             literal = "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
-            out.append(f"CAST({literal} AS VARCHAR) AS {q(name)}")
+            out.append(f"CAST({literal} AS VARCHAR) AS {_q(name)}")
         else:
-            out.append(f"{q(source[i])} AS {q(name)}")
+            out.append(f"{_q(source[i])} AS {_q(name)}")
     return ", ".join(out)
 
 
@@ -262,8 +252,7 @@ def _rejected_rows(cur: Any, typed: str, view: str, table: pa.Table, entity: str
     uid = USER_ID_COLUMNS[entity][0] if USER_ID_COLUMNS[entity] else None
     uid_sql = f't."{uid}"' if uid and uid in table.column_names else "NULL"
     source_cols = [c for c in table.column_names if c not in (readers.LINE, readers.RAW)]
-    pack = ", ".join('"' + c.replace('"', '""') + '" := s."' + c.replace('"', '""') + '"'
-                     for c in source_cols)
+    pack = ", ".join(f"{_q(c)} := s.{_q(c)}" for c in source_cols)
     raw_sql = "NULL" if raw_lines or not pack else f"CAST(to_json(struct_pack({pack})) AS VARCHAR)"
     if readers.RAW in table.column_names and not pseudonymized:
         raw_sql = f"s.{readers.RAW}"

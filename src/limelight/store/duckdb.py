@@ -327,8 +327,7 @@ class DuckDBEventStore:
     def insert_from(self, entity: str, relation: str, columns: Sequence[str], *,
                     order_by: str = "__line", returning: bool = False,
                     distinct_keys: bool = False, probe_where: str | None = None,
-                    repeats_where: str | None = None, probe_store: bool = True,
-                    probe_candidates: str | None = None) -> tuple[int, list[str]]:
+                    probe_store: bool = True) -> tuple[int, list[str]]:
         """Insert rows of ``entity`` from SQL ``relation`` (a view or table on this cursor).
 
         ``relation`` must already have the entity's column names and types for ``columns``.
@@ -340,12 +339,9 @@ class DuckDBEventStore:
         Events only: ``distinct_keys=True`` promises the batch repeats no ``event_id`` (skips
         the within-batch pass); ``probe_where`` narrows which stored events can share an id
         (a predicate on alias ``e``, e.g. a timestamp range when ids derive from content), so
-        zone maps skip the rest of the table; ``repeats_where`` narrows which batch rows can
-        repeat an id (a predicate on the batch's columns, e.g. candidate hashes found by the
-        caller); ``probe_store=False`` promises no stored event shares an id with the batch
-        (skips the anti-join against the table, whose cost grows with the store);
-        ``probe_candidates`` promises that only batch rows matching this predicate can share
-        an id with a stored event (the anti-join looks up only their ids).
+        zone maps skip the rest of the table; ``probe_store=False`` promises no stored event
+        shares an id with the batch (skips the anti-join against the table, whose cost grows
+        with the store).
         """
         _check_entity(entity)
         keys = schema.KEYS[entity]
@@ -361,25 +357,22 @@ class DuckDBEventStore:
         if entity == "events":
             # Repeats within the batch: only ids seen more than once need a winner (a hash
             # aggregate is cheaper than a window over the whole batch).
-            narrow_repeats = f" WHERE {repeats_where}" if repeats_where else ""
             # The losers (repeats but the first) are named by equality alone, so the filter
             # is a plain hash anti-join against a few rows; a ``<>`` inside the correlated
             # subquery made DuckDB group the whole batch by (id, line) instead.
             repeats = "" if distinct_keys else (
                 f"WITH __repeats AS (SELECT event_id, min({order}) AS __keep FROM "
-                f"{relation}{narrow_repeats} GROUP BY event_id HAVING count(*) > 1), "
-                f"__losers AS (SELECT s.event_id, s.{order} AS __pos FROM "
-                f"(SELECT * FROM {relation}{narrow_repeats}) s "
+                f"{relation} GROUP BY event_id HAVING count(*) > 1), "
+                f"__losers AS (SELECT s.event_id, s.{order} AS __pos FROM {relation} s "
                 f"JOIN __repeats r ON s.event_id = r.event_id WHERE s.{order} <> r.__keep) ")
             not_repeat = "true" if distinct_keys else (
                 "NOT EXISTS (SELECT 1 FROM __losers l WHERE l.event_id = src.event_id "
                 f"AND l.__pos = src.{order})")
             stored = probe_store and self.execute("SELECT count(*) FROM events").fetchone()[0]
             narrow = f" AND ({probe_where})" if probe_where else ""
-            candidates = f" WHERE {probe_candidates}" if probe_candidates else ""
             known = ("" if not stored else
                      " AND event_id NOT IN (SELECT e.event_id FROM events e WHERE e.event_id IN "
-                     f"(SELECT event_id FROM {relation}{candidates}){narrow})")
+                     f"(SELECT event_id FROM {relation}){narrow})")
             sql = (f"INSERT INTO events ({col_sql}) {repeats}SELECT {col_sql} FROM {relation} "
                    f"src WHERE {not_repeat}{known}")
         else:
