@@ -138,6 +138,12 @@ def test_model_without_fold_in_uses_recent_knn(shop) -> None:
     assert fresh.source == "recent_knn" and len(fresh.items) == 5
 
 
+def test_fold_in_is_prepared_as_the_pipeline_is_built(shop) -> None:
+    """The first live event must not pay for building the ALS solver."""
+    pipeline, _ = _pipeline(shop, "als", n_factors=8, n_epochs=3, random_state=0)
+    assert 1 in pipeline.scorer.model.__dict__.get("_solvers", {})
+
+
 def test_reused_fold_in_solver_equals_a_fresh_one(shop, als) -> None:
     pipeline, histories = als
     scorer = pipeline.scorer

@@ -44,6 +44,10 @@ class UserHistory:
         return np.asarray(out, dtype=np.int64)
 
 
+#: the history of every user without one (caches key entries on its arrays)
+_EMPTY_HISTORY = UserHistory(_EMPTY, _EMPTY_TYPES, _EMPTY_WEIGHTS, 0)
+
+
 class HistoryIndex:
     """In-memory histories of every user, by external user id.
 
@@ -64,11 +68,10 @@ class HistoryIndex:
         self.type_names: IdVocab = IdVocab(type_names or [])
         self.event_weights = dict(event_weights) if event_weights is not None else None
         self.max_items = max_items
-        self._items: dict[str, np.ndarray] = {}
-        self._types: dict[str, np.ndarray] = {}
-        self._weights: dict[str, np.ndarray] = {}
-        self._live: dict[str, int] = {}
-        self._lock = threading.Lock()
+        # one frozen record per user, replaced whole by a live event: a reader never sees
+        # items of one version with weights of another, and needs no lock
+        self._histories: dict[str, UserHistory] = {}
+        self._lock = threading.Lock()  # writers only
 
     @classmethod
     def from_events(cls, events: pd.DataFrame | None, items: IdVocab, *,
@@ -112,9 +115,9 @@ class HistoryIndex:
         for k, user in enumerate(users.tolist()):
             lo, hi = bounds[k], bounds[k + 1]
             lo = max(lo, hi - max_items)
-            index._items[user] = item_sorted[lo:hi].copy()
-            index._types[user] = type_sorted[lo:hi].copy()
-            index._weights[user] = weight_sorted[lo:hi].copy()
+            index._histories[user] = UserHistory(item_sorted[lo:hi].copy(),
+                                                 type_sorted[lo:hi].copy(),
+                                                 weight_sorted[lo:hi].copy(), 0)
         return index
 
     def weights_of(self, types: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -140,67 +143,59 @@ class HistoryIndex:
         return float(np.float32(weight))
 
     def __contains__(self, user_id: str) -> bool:
-        return user_id in self._items
+        return user_id in self._histories
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._histories)
 
     def get(self, user_id: str) -> UserHistory:
         """History of ``user_id`` (empty for an unknown user)."""
-        # under the lock: an append in another thread replaces the three arrays one by one,
-        # and items of one version with weights of another would not even align
-        with self._lock:
-            items = self._items.get(user_id)
-            if items is None:
-                return UserHistory(_EMPTY, _EMPTY_TYPES, _EMPTY_WEIGHTS, 0)
-            return UserHistory(items, self._types[user_id], self._weights[user_id],
-                               self._live.get(user_id, 0))
+        return self._histories.get(user_id, _EMPTY_HISTORY)
 
     def append(self, user_id: str, item_idx: int, type_name: str, value: float | None = None
                ) -> bool:
         """Record one live event; False when its weight makes it no part of the history.
 
-        Arrays are replaced, never mutated, so concurrent readers see a consistent history.
+        The user's record is replaced, never mutated, so concurrent readers see a consistent
+        history.
         """
         weight = self.weight_of(type_name, value)
         if weight <= 0:
             return False
         with self._lock:
             code = self.type_names.add(type_name)
-            items = self._items.get(user_id, _EMPTY)
-            types = self._types.get(user_id, np.empty(0, dtype=np.int16))
-            weights = self._weights.get(user_id, np.empty(0, dtype=np.float32))
-            self._items[user_id] = np.append(items, np.int64(item_idx))[-self.max_items:]
-            self._types[user_id] = np.append(types, np.int16(code))[-self.max_items:]
-            self._weights[user_id] = np.append(weights, np.float32(weight))[-self.max_items:]
-            self._live[user_id] = self._live.get(user_id, 0) + 1
+            old = self.get(user_id)
+            cut = -self.max_items
+            self._histories[user_id] = UserHistory(
+                np.append(old.items, np.int64(item_idx))[cut:],
+                np.append(old.types, np.int16(code))[cut:],
+                np.append(old.weights, np.float32(weight))[cut:], old.live_events + 1)
         return True
 
     def remove_last(self, user_id: str, item_idx: int, type_name: str) -> bool:
         """Undo the latest live :meth:`append` of (item, type) for a user; False if absent."""
         with self._lock:
-            items = self._items.get(user_id)
+            old = self._histories.get(user_id)
             code = self.type_names.get(type_name)
-            if items is None or code < 0:
+            if old is None or code < 0:
                 return False
-            hits = np.flatnonzero((items == item_idx) & (self._types[user_id] == code))
+            hits = np.flatnonzero((old.items == item_idx) & (old.types == code))
             if not len(hits):
                 return False
-            keep = np.ones(len(items), dtype=bool)
+            keep = np.ones(len(old.items), dtype=bool)
             keep[hits[-1]] = False
-            self._items[user_id] = items[keep]
-            self._types[user_id] = self._types[user_id][keep]
-            self._weights[user_id] = self._weights[user_id][keep]
-            self._live[user_id] = max(self._live.get(user_id, 0) - 1, 0)
+            self._histories[user_id] = UserHistory(old.items[keep], old.types[keep],
+                                                   old.weights[keep],
+                                                   max(old.live_events - 1, 0))
         return True
 
     def user_ids(self) -> list[str]:
-        return list(self._items)
+        return list(self._histories)
 
     def pairs(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """(user ids, user position per event, item per event) over every history."""
-        users = list(self._items)
-        arrays = [self._items[u] for u in users]
+        users = list(self._histories)
+        arrays = [self._histories[u].items for u in users]
         lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
         items = np.concatenate(arrays) if arrays else np.empty(0, dtype=np.int64)
         return users, np.repeat(np.arange(len(users)), lengths), items

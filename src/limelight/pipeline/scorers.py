@@ -72,6 +72,10 @@ class HybridScorer:
         # ALS-style models score a known user as user_vectors[u] @ factors.T: a subset of
         # items can then be scored without scoring the whole catalogue
         self._user_vectors = _als_user_vectors(model, self._factors)
+        if self._factors is not None:
+            # what fold_in builds once (ALS: its solver and the items' Gram matrix, ~10 ms on
+            # 42k items) is paid here, as the version loads, not by the first live event
+            self._fold_in_vector(sp.csr_matrix((1, self.n_model_items), dtype=np.float32))
 
     # -- public --------------------------------------------------------------------------------
     def score(self, user: UserContext) -> Scored:
