@@ -341,7 +341,7 @@ def main() -> None:
                    "load_average": os.getloadavg(), "cpu_count": os.cpu_count()})
     checks = []
     for key in SECTIONS:
-        for row in result.get(key, []) if isinstance(result.get(key), list) else []:
+        for row in result.get(key, []):
             if row["fit_under_3_min"] is not None:
                 checks.append((f"{key}: {row['model']} fit {row['fit_seconds']:.0f} s wall "
                                f"({row['fit_cpu_seconds']:.0f} s CPU) < "

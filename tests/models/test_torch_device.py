@@ -46,16 +46,18 @@ def _sasrec(device: str) -> SASRec:
 
 
 @pytest.mark.parametrize("build", [_fm, _sasrec], ids=["fm", "sasrec"])
-def test_auto_and_explicit_device_train_and_score_alike(build):
-    explicit, auto = build(str(resolve_device("auto"))), build("auto")
+def test_auto_device_trains_there_and_scores_like_the_cpu(build):
+    """On a GPU host this compares GPU training with CPU training; on a CPU-only host both
+    runs use the CPU, and only the placement asserts can fail."""
+    cpu, auto = build("cpu"), build("auto")
     device = resolve_device("auto")
-    for model in (explicit, auto):
-        assert {p.device.type for p in model.net_.parameters()} == {device.type}
-        assert {b.device.type for b in model.net_.buffers()} <= {device.type}
+    for model, expected in ((cpu, "cpu"), (auto, device.type)):
+        assert {p.device.type for p in model.net_.parameters()} == {expected}
+        assert {b.device.type for b in model.net_.buffers()} <= {expected}
     users = np.arange(3)
-    np.testing.assert_allclose(explicit._score_users(users, explicit.user_items_[users]),
+    np.testing.assert_allclose(cpu._score_users(users, cpu.user_items_[users]),
                                auto._score_users(users, auto.user_items_[users]),
-                               rtol=1e-5, atol=1e-6)
+                               rtol=1e-3, atol=1e-4)
 
 
 def test_loading_maps_the_weights_to_the_models_device(tmp_path):

@@ -154,15 +154,8 @@ class Recommender:
         self.check_fitted()
         users = np.atleast_1d(np.asarray(user_ids, dtype=np.int64))
         rows, scores = self._scores_for(users, user_items)
-        scores = np.array(scores, dtype=np.float32, copy=True)
-        if candidates is not None:
-            mask = np.full(scores.shape[1], True)
-            mask[np.asarray(candidates, dtype=np.int64)] = False
-            scores[:, mask] = -np.inf
-        if exclude_seen:
-            seen = rows.tocoo()
-            scores[seen.row, seen.col] = -np.inf
-        return top_n(scores, n)
+        return masked_top(np.array(scores, dtype=np.float32, copy=True), n, candidates,
+                          rows if exclude_seen else None)
 
     def similar_items(self, item_ids: np.ndarray | int, n: int = 10
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -273,3 +266,18 @@ def top_n(scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     best = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
     idx[~np.isfinite(best) & (best < 0)] = -1
     return idx, best
+
+
+def masked_top(scores: np.ndarray, n: int, candidates: np.ndarray | None,
+                seen: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``n`` of ``scores`` (rows of users) with items outside ``candidates`` and the
+    ``seen`` entries of each row set to -inf (in place when ``scores`` is float32)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    if candidates is not None:
+        mask = np.full(scores.shape[1], True)
+        mask[np.asarray(candidates, dtype=np.int64)] = False
+        scores[:, mask] = -np.inf
+    if seen is not None:
+        coo = seen.tocoo()
+        scores[coo.row, coo.col] = -np.inf
+    return top_n(scores, n)

@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from limelight.models.base import Recommender
+from limelight.models.base import Recommender, masked_top
 from limelight.models.fm_features import TIME_OF_DAY, FeatureEncoding, context_values
 from limelight.models.fm_validation import (
     held_out_users,
-    masked_top,
     ndcg_at_10,
     temporal_holdout,
     truth_matrix,
@@ -179,10 +178,10 @@ class FactorizationMachine(Recommender, FeatureEncoding):
         counts = np.bincount(items, weights=weights, minlength=self.n_items_)
         bias = np.log1p(counts)
         bias -= bias.mean()
-        rows = torch.arange(self.n_items_, device=self.net_.linear.weight.device)
+        weight = self.net_.linear.weight
         with torch.no_grad():
-            self.net_.linear.weight[rows + self.item_id_offset_, 0] = torch.as_tensor(
-                bias, dtype=self.net_.linear.weight.dtype, device=rows.device)
+            weight[self.item_id_offset_:self.item_id_offset_ + self.n_items_, 0] = \
+                torch.as_tensor(bias, dtype=weight.dtype, device=weight.device)
 
     def _positives(self, dataset: Dataset
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[str]]]:
@@ -219,9 +218,7 @@ class FactorizationMachine(Recommender, FeatureEncoding):
             "iv": self.item_val_, "ci": ctx_idx, "cv": ctx_val,
             "users": users, "items": items, "weights": weights}.items()}
         valid_truth = truth_matrix(users[valid], items[valid], self.n_users_, self.n_items_)
-        train_rows = sp.csr_matrix((np.ones(len(train), np.float32),
-                                    (users[train], items[train])),
-                                   shape=(self.n_users_, self.n_items_))
+        train_rows = truth_matrix(users[train], items[train], self.n_users_, self.n_items_)
         train_t = torch.from_numpy(train)
 
         def batch_losses() -> Iterator[Any]:

@@ -12,24 +12,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from limelight.evaluation.metrics import hits_matrix, ndcg_at_k
-from limelight.models.base import top_n
+from limelight.models.base import masked_top
 
 _SCORE_BATCH = 1024
-
-
-def masked_top(scores: np.ndarray, n: int, candidates: np.ndarray | None,
-                seen: sp.csr_matrix | None) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``n`` of ``scores`` (rows of users) with items outside ``candidates`` and the
-    ``seen`` entries of each row set to -inf."""
-    scores = np.asarray(scores, dtype=np.float32)
-    if candidates is not None:
-        mask = np.full(scores.shape[1], True)
-        mask[np.asarray(candidates, dtype=np.int64)] = False
-        scores[:, mask] = -np.inf
-    if seen is not None:
-        coo = seen.tocoo()
-        scores[coo.row, coo.col] = -np.inf
-    return top_n(scores, n)
 
 
 def temporal_holdout(users: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
