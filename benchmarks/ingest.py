@@ -5,6 +5,12 @@ measures, each in a fresh subprocess so peak memory is per measurement:
 
 * ``raw``: ``CREATE TABLE t AS SELECT * FROM read_csv/read_parquet(file)`` into a new DuckDB file
   (DuckDB's own parse-and-store, no validation): the reference.
+* ``floor``: one ``INSERT INTO events SELECT <derived event id>, <columns> FROM
+  read_csv/read_parquet(file)`` into a new Limelight store: the data model's cheapest write
+  (ids derived as ingest derives them) with no validation, deduplication, quarantine or
+  chunking. No ingest that keeps the data model can be faster than this on the same machine,
+  so it shows how much of the gap to ``raw`` is the product's work and how much is storing the
+  events at all.
 * ``limelight``: ``ingest_file`` into a new DuckDB store (chunked, validated, event ids derived,
   deduplicated, quarantined, one transaction per chunk).
 
@@ -75,7 +81,7 @@ def _schema() -> pa.Schema:
 def measure(kind: str, path: Path, workdir: Path, chunk_rows: int) -> dict[str, float]:
     """One measurement in this process: seconds, rows stored and peak RSS (MiB)."""
     db = workdir / f"{kind}-{path.suffix.lstrip('.')}-{time.time_ns()}.duckdb"
-    if kind == "limelight":  # import before the clock starts, as the raw path imports duckdb
+    if kind != "raw":  # import before the clock starts, as the raw path imports duckdb
         import limelight.data.ingest  # noqa: F401
     import duckdb
 
@@ -90,6 +96,20 @@ def measure(kind: str, path: Path, workdir: Path, chunk_rows: int) -> dict[str, 
         con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}('{path}')")
         rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
         con.close()
+    elif kind == "floor":
+        from limelight.data.validate import event_id_sql
+        from limelight.store.duckdb import DuckDBEventStore
+
+        store = DuckDBEventStore(str(db))
+        reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
+        cols = [n for n in _schema().names if n != "timestamp"]
+        col_sql = ", ".join(cols)
+        store.execute(f"INSERT INTO events (event_id, timestamp, {col_sql}) "
+                      f"SELECT {event_id_sql()}, timestamp, {col_sql} FROM ("
+                      f"SELECT * REPLACE (CAST(timestamp AS TIMESTAMPTZ) AS timestamp) "
+                      f"FROM {reader}('{path}'))")
+        rows = store.count("events")
+        store.close()
     else:
         from limelight.data.ingest import ingest_file
         from limelight.store.duckdb import DuckDBEventStore
@@ -121,7 +141,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--chunk-rows", type=int, default=1_000_000)
     parser.add_argument("--workdir", type=Path, default=None)
-    parser.add_argument("--measure", choices=["raw", "limelight"], default=None)
+    parser.add_argument("--measure", choices=["raw", "floor", "limelight"], default=None)
     parser.add_argument("--file", type=Path, default=None)
     args = parser.parse_args()
     if args.measure:
@@ -138,7 +158,7 @@ def main() -> None:
         results = []
         for fmt, path in (("parquet", pq_path), ("csv", csv_path)):
             runs = {k: [_child(k, path, work, args.chunk_rows) for _ in range(args.repeats)]
-                    for k in ("raw", "limelight")}
+                    for k in ("raw", "floor", "limelight")}
             row = {"format": fmt, "rows": args.rows}
             for kind, rs in runs.items():
                 row[f"{kind}_seconds"] = statistics.median(r["seconds"] for r in rs)
@@ -148,22 +168,29 @@ def main() -> None:
             row["stored_rows"] = runs["limelight"][0]["rows"]
             row["ratio_to_raw"] = row["limelight_seconds"] / row["raw_seconds"]
             row["cpu_ratio_to_raw"] = row["limelight_cpu_seconds"] / row["raw_cpu_seconds"]
+            row["floor_ratio_to_raw"] = row["floor_seconds"] / row["raw_seconds"]
+            row["ratio_to_floor"] = row["limelight_seconds"] / row["floor_seconds"]
             results.append(row)
             print(f"{fmt}: done", flush=True)
     load = (load_before[0], os.getloadavg()[0])
     print(f"load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end; "
           f"{os.cpu_count()} cores")
-    header = (f"{'format':8} {'limelight ev/s':>15} {'raw DuckDB ev/s':>16} {'ratio':>6} "
-              f"{'ll s':>7} {'raw s':>7} {'ll cpu s':>9} {'raw cpu s':>9} {'cpu ratio':>9} "
+    header = (f"{'format':8} {'limelight ev/s':>15} {'floor ev/s':>11} {'raw DuckDB ev/s':>16} "
+              f"{'ratio':>6} {'floor ratio':>11} {'ll s':>7} {'floor s':>8} {'raw s':>7} "
+              f"{'ll cpu s':>9} {'floor cpu s':>11} {'raw cpu s':>9} {'cpu ratio':>9} "
               f"{'ll peak MiB':>12} {'raw peak MiB':>13}")
     print(header)
     for r in results:
         print(f"{r['format']:8} {r['limelight_events_per_s']:>15,.0f} "
-              f"{r['raw_events_per_s']:>16,.0f} {r['ratio_to_raw']:>6.2f} "
-              f"{r['limelight_seconds']:>7.1f} {r['raw_seconds']:>7.1f} "
-              f"{r['limelight_cpu_seconds']:>9.1f} {r['raw_cpu_seconds']:>9.1f} "
+              f"{r['floor_events_per_s']:>11,.0f} {r['raw_events_per_s']:>16,.0f} "
+              f"{r['ratio_to_raw']:>6.2f} {r['floor_ratio_to_raw']:>11.2f} "
+              f"{r['limelight_seconds']:>7.1f} {r['floor_seconds']:>8.1f} "
+              f"{r['raw_seconds']:>7.1f} {r['limelight_cpu_seconds']:>9.1f} "
+              f"{r['floor_cpu_seconds']:>11.1f} {r['raw_cpu_seconds']:>9.1f} "
               f"{r['cpu_ratio_to_raw']:>9.2f} "
               f"{r['limelight_peak_mib']:>12,.0f} {r['raw_peak_mib']:>13,.0f}")
+    print("ratio: limelight / raw wall time; floor ratio: floor / raw (the least any ingest "
+          "that stores the data model's events with derived ids costs here)")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest.json").write_text(json.dumps(
         {"rows": args.rows, "repeats": args.repeats, "chunk_rows": args.chunk_rows,
