@@ -16,7 +16,7 @@ venv: $(PY)
 	$(PIP) install -q -c constraints.txt -e .
 
 venv-test: $(PY)
-	$(PIP) install -q -c constraints.txt -e '.[deep,test]'
+	$(PIP) install -q -c constraints.txt -e '.[deep,ann,test]'
 
 demo: venv
 	$(VENV)/bin/limelight demo

@@ -52,12 +52,19 @@ MODEL_FACTORIES: list[tuple[str, Callable[[], Recommender]]] = [
     ("sasrec", _factory("sasrec", n_factors=16, n_layers=1, n_heads=1, max_len=8,
                         n_epochs=10, batch_size=16, learning_rate=0.01, device="cpu")),
     ("two_stage", _factory("two_stage", retriever="popularity", n_candidates=10)),
+    # faiss (the ``ann`` extra): every request goes through the index (exact_share=1); all
+    # cells probed, so answers equal the base model's
+    ("ann_als", _factory("ann", base_params={"n_factors": 2, "n_epochs": 10,
+                                             "num_threads": 1},
+                         n_lists=4, n_probe=4, exact_share=1.0)),
+    ("ann_bpr", _factory("ann", base="bpr", base_params={"n_factors": 4, "n_epochs": 30},
+                         n_lists=3, n_probe=3, exact_share=1.0)),
 ]
 
 #: Ranking models whose top recommendations must stay inside a user's block on the block
 #: dataset (rating models are checked on low-rank recovery instead).
 BLOCK_LEARNERS = {"item_knn", "item_knn_bm25_shrunk", "user_knn", "als", "ease", "ease_recent",
-                  "rp3beta", "content", "blend", "fm"}
+                  "rp3beta", "content", "blend", "fm", "ann_als"}
 
 
 def make_block_frames(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:

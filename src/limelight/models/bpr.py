@@ -69,5 +69,13 @@ class BPR(Recommender):
     def _score_users(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         return self.user_factors_[user_idx] @ self.item_factors_.T
 
+    def user_vectors(self, users: np.ndarray, user_items: sp.csr_matrix | None = None
+                     ) -> np.ndarray:
+        """Vectors whose product with ``item_factors_`` (bias column included) are the
+        users' scores. BPR has no fold-in: ``user_items`` are checked, not used."""
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        self._history(users, user_items)
+        return self.user_factors_[users]
+
     def item_vectors(self) -> np.ndarray:
         return self.item_factors_[:, :-1]  # the last column is the item bias

@@ -45,6 +45,7 @@ _TARGETS: dict[str, str] = {
     "fm": "limelight.models.fm:FactorizationMachine",
     "sasrec": "limelight.models.sasrec:SASRec",
     "two_stage": "limelight.models.two_stage:TwoStageRanker",
+    "ann": "limelight.models.ann:ANNRetriever",
 }
 
 
@@ -97,3 +98,13 @@ def create(name: str, **params: Any) -> Recommender:
         return cls(**params)
     except TypeError as exc:
         raise ValueError(f"bad parameters for model {name!r}: {exc}") from exc
+
+
+def name_of(model: Recommender | type[Recommender]) -> str:
+    """The registry name of a model (or model class); UnknownModelError when unregistered."""
+    cls = model if isinstance(model, type) else type(model)
+    target = f"{cls.__module__}:{cls.__qualname__}"
+    for name, registered in _TARGETS.items():
+        if registered == target:
+            return name
+    raise UnknownModelError(f"{cls.__name__} is not a registered model")
