@@ -428,3 +428,13 @@ def test_many_repeats_take_the_insert_passes_with_the_same_result(tmp_path, sett
     first = outcomes[0][0]
     given_ids = {f"e{i}": f"u{i}" for i in range(700)}  # the first row of each given id
     assert {e["event_id"]: e["user_id"] for e in first if e["event_id"] in given_ids} == given_ids
+
+
+def test_dedupe_sql_on_a_side_cursor_fails_as_a_store_error(store):
+    """Repeats are settled on the validating thread's own cursor: a DuckDB failure there is
+    a named StoreError (a one-line CLI error), not a raw duckdb exception."""
+    from limelight.data.dedupe import settle_repeats
+    from limelight.errors import StoreError
+
+    with store.side_cursor() as cur, pytest.raises(StoreError, match="SQL failed"):
+        settle_repeats(cur, "no_such_staging_table")

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from limelight.store.duckdb import run_sql
+
 #: Above this many repeated (or already stored) hashes, the passes scan the whole batch.
 MAX_INLINE_REPEATS = 5_000
 
@@ -82,7 +84,7 @@ def hash_column(select: str) -> str:
 
 
 def _lines(cur: Any, sql: str) -> list[int]:
-    return [int(r[0]) for r in cur.execute(sql).fetchall()]
+    return [int(r[0]) for r in run_sql(cur, sql).fetchall()]
 
 
 def _in_list(values: np.ndarray) -> str:
@@ -99,7 +101,7 @@ def settle_repeats(cur: Any, typed: str) -> tuple[np.ndarray, dict[str, Any]]:
     repeated id are deleted from the staging table, so the insert needs no within-batch pass.
     Beyond :data:`MAX_INLINE_REPEATS` repeated hashes the insert's own pass does the work.
     """
-    hashes = cur.execute(
+    hashes = run_sql(cur,
         f"SELECT {HASH} FROM {typed} WHERE __reason IS NULL").fetchnumpy()[HASH]
     hashes = np.sort(np.asarray(hashes, dtype=np.uint64))
     repeated = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
@@ -111,7 +113,7 @@ def settle_repeats(cur: Any, typed: str) -> tuple[np.ndarray, dict[str, Any]]:
                              f"WHERE __reason IS NULL AND {HASH} IN ({_in_list(repeated)})) "
                              f"WHERE n > 1")
         if losers:
-            cur.execute(f"DELETE FROM {typed} WHERE __line IN "
+            run_sql(cur, f"DELETE FROM {typed} WHERE __line IN "
                         f"({', '.join(map(str, losers))})")
     return hashes, {"distinct_keys": True}
 

@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 from limelight.data import readers, schema
 from limelight.data.dedupe import RunIds, hash_column, settle_repeats
 from limelight.data.validate import KINDS, TimeBounds, _q, validation_sql
-from limelight.errors import SchemaError, StoreError
+from limelight.errors import SchemaError
+from limelight.store.duckdb import run_sql
 
 #: Validate the next chunk on a helper thread while the current one is stored (see
 #: ``staged_chunks``), for sources that ask for it; False validates and stores one chunk after
@@ -163,13 +164,6 @@ def drop_staged(store: Any, staged: Staged) -> None:
         staged.typed = None
 
 
-def _sql(cur: Any, sql: str) -> Any:
-    try:
-        return cur.execute(sql)
-    except duckdb.Error as exc:
-        raise StoreError(f"SQL failed: {exc}") from exc
-
-
 def _stage(ctx: RunContext, cur: Any, stage_db: str, chunk: readers.Chunk) -> Staged:
     """Validate one chunk into a staging table; runs on the helper thread's cursor.
 
@@ -193,7 +187,7 @@ def _stage(ctx: RunContext, cur: Any, stage_db: str, chunk: readers.Chunk) -> St
     n_rows = table.num_rows
     if chunk.parquet is not None:
         n_rows = chunk.parquet.n_rows
-        _sql(cur, f"CREATE OR REPLACE TEMP VIEW {view} AS " + chunk.parquet.relation(
+        run_sql(cur, f"CREATE OR REPLACE TEMP VIEW {view} AS " + chunk.parquet.relation(
             _renaming_select(chunk.table.column_names, table.column_names, ctx.constants)))
     else:
         cur.register(view, table)
@@ -203,13 +197,13 @@ def _stage(ctx: RunContext, cur: Any, stage_db: str, chunk: readers.Chunk) -> St
             staged.typed = f"{stage_db}.__ingest_typed_{tag}"
             if ctx.seen is not None:
                 sql = hash_column(sql)
-            _sql(cur, f"CREATE TABLE {staged.typed} AS {sql}")
+            run_sql(cur, f"CREATE TABLE {staged.typed} AS {sql}")
             staged.ids_given = "event_id" in table.column_names
             if ctx.seen is not None:
                 staged.hashes, staged.hints = settle_repeats(cur, staged.typed)
                 staged.n_valid = len(staged.hashes)
             else:
-                staged.n_valid = int(_sql(cur, f"SELECT count(*) FROM {staged.typed} "
+                staged.n_valid = int(run_sql(cur, f"SELECT count(*) FROM {staged.typed} "
                                                f"WHERE __reason IS NULL").fetchone()[0])
             staged.rejected = _rejected_rows(cur, staged.typed, view, table, entity, chunk,
                                              ctx.raw_lines, ctx.pseudo is not None)
@@ -256,7 +250,7 @@ def _rejected_rows(cur: Any, typed: str, view: str, table: pa.Table, entity: str
     raw_sql = "NULL" if raw_lines or not pack else f"CAST(to_json(struct_pack({pack})) AS VARCHAR)"
     if readers.RAW in table.column_names and not pseudonymized:
         raw_sql = f"s.{readers.RAW}"
-    rows = _sql(cur, f"SELECT t.__line, t.__reason, {raw_sql}, {uid_sql} FROM {typed} t "
+    rows = run_sql(cur, f"SELECT t.__line, t.__reason, {raw_sql}, {uid_sql} FROM {typed} t "
                      f"JOIN {view} s ON s.__line = t.__line WHERE t.__reason IS NOT NULL "
                      f"ORDER BY t.__line").fetchall()
     if raw_lines and rows and chunk.raw_of is not None:

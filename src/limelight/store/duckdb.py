@@ -22,6 +22,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -119,6 +120,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ),
     (2, _rebuild_events()),  # event_id without compression (a one-time copy of the events)
 ]
+
+
+def run_sql(cursor: Any, sql: str) -> duckdb.DuckDBPyConnection:
+    """``cursor.execute(sql)`` with DuckDB's errors raised as :class:`StoreError`, for work on
+    a cursor of its own (see :meth:`DuckDBEventStore.side_cursor`) outside the store's lock;
+    a store itself may be passed (its ``execute`` raises StoreError already)."""
+    try:
+        return cursor.execute(sql)
+    except duckdb.Error as exc:
+        raise StoreError(f"SQL failed: {exc}") from exc
 
 
 def _check_entity(entity: str, *, system: bool = False) -> None:
@@ -224,8 +235,10 @@ class DuckDBEventStore:
         """
         cur = self.cursor()
         with self._lock:
+            if params is None:
+                return run_sql(cur, sql)
             try:
-                return cur.execute(sql, params) if params is not None else cur.execute(sql)
+                return cur.execute(sql, params)
             except duckdb.Error as exc:
                 raise StoreError(f"SQL failed: {exc}") from exc
 
