@@ -17,15 +17,18 @@ from limelight.models.base import masked_top
 _SCORE_BATCH = 1024
 
 
-def temporal_holdout(users: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def temporal_holdout(users: np.ndarray, fraction: float, *, round_up: bool = False
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Positions of training and validation examples: the last ``fraction`` of each user's
-    events (the log is sorted by user then time) when the user has at least 3."""
+    events (the log is sorted by user then time; the count rounded down, or up with
+    ``round_up``) when the user has at least 3."""
     positions = np.arange(len(users))
     if fraction <= 0 or not len(users):
         return positions, positions[:0]
     starts = np.r_[0, np.flatnonzero(np.diff(users)) + 1]
     counts = np.diff(np.r_[starts, len(users)])
-    n_valid = np.where(counts >= 3, np.floor(counts * fraction).astype(int), 0)
+    cut = np.ceil(counts * fraction) if round_up else np.floor(counts * fraction)
+    n_valid = np.where(counts >= 3, cut.astype(int), 0)
     rank = positions - np.repeat(starts, counts)
     is_valid = rank >= np.repeat(counts - n_valid, counts)
     return positions[~is_valid], positions[is_valid]

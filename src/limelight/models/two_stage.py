@@ -202,13 +202,12 @@ class TwoStageRanker(Recommender):
 def _label_cut(dataset: Dataset, fraction: float) -> tuple[Dataset, sp.csr_matrix]:
     """(the dataset without each user's latest ``fraction`` of events, those events as a
     binary user x item matrix). Users with fewer than 3 events keep them all."""
+    from limelight.models.fm_validation import temporal_holdout
+
     log = dataset.log
     users = log["user_idx"].to_numpy(np.int64)
-    starts = np.r_[0, np.flatnonzero(np.diff(users)) + 1] if len(users) else np.zeros(0, int)
-    counts = np.diff(np.r_[starts, len(users)]) if len(users) else np.zeros(0, int)
-    n_label = np.where(counts >= 3, np.ceil(counts * fraction).astype(int), 0)
-    position = np.arange(len(users)) - np.repeat(starts, counts)
-    is_label = position >= np.repeat(counts - n_label, counts)
+    is_label = np.zeros(len(users), dtype=bool)
+    is_label[temporal_holdout(users, fraction, round_up=True)[1]] = True
     is_label &= log["weight"].to_numpy() > 0
     labels = sp.csr_matrix((np.ones(int(is_label.sum()), np.float32),
                             (users[is_label], log["item_idx"].to_numpy(np.int64)[is_label])),
