@@ -141,22 +141,23 @@ class FactorizationMachine(Recommender, FeatureEncoding):
         items_all = np.arange(self.n_items_)
         self.user_idx_, self.user_val_ = self._user_rows(dataset.user_features, users_all)
         self.item_idx_, self.item_val_ = self._item_rows(dataset.item_features, items_all)
-        if self.use_ids:
-            # an id never seen in training has an untrained embedding: score by features only
-            self.user_val_[np.diff(self.user_items_.indptr) == 0, 0] = 0.0
-            self.item_val_[np.diff(self.user_items_.tocsc().indptr) == 0, 0] = 0.0
-            if self.user_id_dropout >= 1.0:
-                # ids never seen in training (users are pure feature vectors): keep them out
-                self.user_val_[:, 0] = 0.0
         users, items, weights, contexts = self._positives(dataset)
         fraction = self.validation_fraction if self.early_stopping else 0.0
         if self.validation == "users":
             train, valid = held_out_users(users, fraction, self.random_state)
-            if self.use_ids:
-                # validation users stand for new users: scored by their features only
-                self.user_val_[np.unique(users[valid]), 0] = 0.0
         else:
             train, valid = temporal_holdout(users, fraction)
+        if self.use_ids:
+            # An id embedding that training never updates would only add noise: users and
+            # items without interactions, validation users (they stand for new users), and
+            # every user when users are pure feature vectors are scored by features only.
+            idless = np.diff(self.user_items_.indptr) == 0
+            if self.user_id_dropout >= 1.0:
+                idless[:] = True
+            if self.validation == "users":
+                idless[np.unique(users[valid])] = True
+            self.user_val_[idless, 0] = 0.0
+            self.item_val_[np.diff(self.user_items_.tocsc().indptr) == 0, 0] = 0.0
         with deterministic(device):
             self.net_ = _build_net(self.n_features_, self.n_factors).to(device)
             if self.loss == "softmax" and self.use_ids:
