@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from limelight.models.base import Recommender, recency_weighted
+from limelight.models.base import FactorModel, recency_weighted
 
 if TYPE_CHECKING:
     from limelight.data.dataset import Dataset
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 CONFIDENCE_SCALINGS = ("linear", "log", "bm25")
 
 
-class ALS(Recommender):
+class ALS(FactorModel):
     """Weighted matrix factorisation for implicit feedback (implicit's
     ``AlternatingLeastSquares``).
 
@@ -164,21 +164,10 @@ class ALS(Recommender):
         state.pop("_solvers", None)  # rebuilt on first use
         return state
 
-    def user_vectors(self, users: np.ndarray, user_items: sp.csr_matrix | None = None
-                     ) -> np.ndarray:
-        """Vectors whose product with ``item_factors_`` are the users' scores: the trained
-        (or recency-weighted) ones, or folded in from ``user_items`` when given."""
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        return self._user_vectors(users, self._history(users, user_items), user_items is None)
-
     def _user_vectors(self, users: np.ndarray, rows: sp.csr_matrix, trained: bool
                       ) -> np.ndarray:
+        # trained (or recency-weighted) vectors, or folded in from the current rows
         return self.scoring_factors_[users] if trained else self.fold_in(rows)
-
-    def _scores_for(self, users: np.ndarray, user_items: sp.csr_matrix | None
-                    ) -> tuple[sp.csr_matrix, np.ndarray]:
-        rows = self._history(users, user_items)
-        return rows, self._user_vectors(users, rows, user_items is None) @ self.item_factors_.T
 
     def _score_users(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         return self.scoring_factors_[user_idx] @ self.item_factors_.T

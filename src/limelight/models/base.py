@@ -223,6 +223,33 @@ class Recommender:
         return model
 
 
+
+class FactorModel(Recommender):
+    """A model whose scores are user vectors times ``item_factors_`` (ALS, BPR).
+
+    Subclasses implement :meth:`_user_vectors`; scoring and :meth:`user_vectors` (what an
+    index over the item factors, :mod:`limelight.models.ann`, searches with) come from here.
+    """
+
+    def user_vectors(self, users: np.ndarray, user_items: sp.csr_matrix | None = None
+                     ) -> np.ndarray:
+        """Vectors whose product with ``item_factors_`` are the users' scores; from
+        ``user_items`` (their current histories) when given and the model folds in."""
+        self.check_fitted()
+        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        return self._user_vectors(users, self._history(users, user_items), user_items is None)
+
+    def _user_vectors(self, users: np.ndarray, rows: sp.csr_matrix, trained: bool
+                      ) -> np.ndarray:
+        """Vectors of ``users`` whose history rows are ``rows``; ``trained`` when those are
+        the training rows (no fold-in needed)."""
+        raise NotImplementedError
+
+    def _scores_for(self, users: np.ndarray, user_items: sp.csr_matrix | None
+                    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        rows = self._history(users, user_items)
+        return rows, self._user_vectors(users, rows, user_items is None) @ self.item_factors_.T
+
 def recency_weighted(dataset: Dataset, half_life: float, *, binary: bool = False
                      ) -> sp.csr_matrix:
     """Interaction matrix whose entries decay with their rank from the end of each user's

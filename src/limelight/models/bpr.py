@@ -8,14 +8,14 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from limelight.models.base import Recommender
+from limelight.models.base import FactorModel
 from limelight.models.similarity import binarize
 
 if TYPE_CHECKING:
     from limelight.data.dataset import Dataset
 
 
-class BPR(Recommender):
+class BPR(FactorModel):
     """Pairwise ranking matrix factorisation trained by SGD on (user, seen, unseen) triples.
 
     Parameters
@@ -69,12 +69,9 @@ class BPR(Recommender):
     def _score_users(self, user_idx: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         return self.user_factors_[user_idx] @ self.item_factors_.T
 
-    def user_vectors(self, users: np.ndarray, user_items: sp.csr_matrix | None = None
-                     ) -> np.ndarray:
-        """Vectors whose product with ``item_factors_`` (bias column included) are the
-        users' scores. BPR has no fold-in: ``user_items`` are checked, not used."""
-        users = np.atleast_1d(np.asarray(users, dtype=np.int64))
-        self._history(users, user_items)
+    def _user_vectors(self, users: np.ndarray, rows: sp.csr_matrix, trained: bool
+                      ) -> np.ndarray:
+        # no fold-in: the trained vectors (the last item factor is the bias, the users' 1)
         return self.user_factors_[users]
 
     def item_vectors(self) -> np.ndarray:
