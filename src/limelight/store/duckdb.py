@@ -122,12 +122,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 ]
 
 
-def run_sql(cursor: Any, sql: str) -> duckdb.DuckDBPyConnection:
-    """``cursor.execute(sql)`` with DuckDB's errors raised as :class:`StoreError`, for work on
-    a cursor of its own (see :meth:`DuckDBEventStore.side_cursor`) outside the store's lock;
-    a store itself may be passed (its ``execute`` raises StoreError already)."""
+def run_sql(cursor: Any, sql: str, params: Sequence[object] | dict[str, object] | None = None
+            ) -> duckdb.DuckDBPyConnection:
+    """``cursor.execute(sql[, params])`` with DuckDB's errors raised as :class:`StoreError`:
+    what :meth:`DuckDBEventStore.execute` runs under the store's lock, and what work on a
+    cursor of its own (see :meth:`DuckDBEventStore.side_cursor`) runs outside it. A store
+    itself may be passed (its ``execute`` raises StoreError already)."""
     try:
-        return cursor.execute(sql)
+        return cursor.execute(sql) if params is None else cursor.execute(sql, params)
     except duckdb.Error as exc:
         raise StoreError(f"SQL failed: {exc}") from exc
 
@@ -235,12 +237,7 @@ class DuckDBEventStore:
         """
         cur = self.cursor()
         with self._lock:
-            if params is None:
-                return run_sql(cur, sql)
-            try:
-                return cur.execute(sql, params)
-            except duckdb.Error as exc:
-                raise StoreError(f"SQL failed: {exc}") from exc
+            return run_sql(cur, sql, params)
 
     def staging(self) -> str:
         """Name of an in-memory database beside the store, for staging tables between threads.
