@@ -184,19 +184,23 @@ def test_existing_keys_and_arrow_reads(store):
     assert table.num_rows == 3 and table.schema.field("timestamp").type.tz == "UTC"
 
 
-def test_extra_thread_adds_one_duckdb_thread_and_restores_it():
-    """Nested or overlapping blocks share the one extra thread; the last restores the setting."""
+def test_lend_thread_takes_one_duckdb_thread_and_restores_it():
+    """Nested or overlapping blocks share the one lent thread; the last restores the setting."""
     from limelight.store.duckdb import DuckDBEventStore
 
     def threads(s) -> int:
         return int(s.sql("SELECT current_setting('threads') AS t")["t"][0])
 
     s = DuckDBEventStore(":memory:")
-    s.execute("SET threads = 2")
-    with s.extra_thread():
-        assert threads(s) == 3
-        with s.extra_thread():
-            assert threads(s) == 3
-        assert threads(s) == 3
-    assert threads(s) == 2
+    s.execute("SET threads = 3")
+    with s.lend_thread():
+        assert threads(s) == 2
+        with s.lend_thread():
+            assert threads(s) == 2
+        assert threads(s) == 2
+    assert threads(s) == 3
+    s.execute("SET threads = 1")
+    with s.lend_thread():
+        assert threads(s) == 1  # never fewer than one
+    assert threads(s) == 1
     s.close()

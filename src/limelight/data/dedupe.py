@@ -21,7 +21,7 @@ MAX_INLINE_REPEATS = 5_000
 
 
 class RunIds:
-    """64-bit hashes of the event ids a run has committed, kept sorted in memory.
+    """64-bit hashes of the event ids a run has committed, distinct and sorted, in memory.
 
     Probing the stored table for each batch's ids costs time in proportion to the table, so a
     long ingest into a fresh store would grow quadratically. While every stored event was
@@ -34,40 +34,49 @@ class RunIds:
     def __init__(self) -> None:
         self.hashes = np.empty(0, dtype=np.uint64)
         self.inserted = 0
-        self._spare = np.empty(0, dtype=np.uint64)  # the next merge's buffer, reused
-        self._probe: tuple[np.ndarray, np.ndarray] | None = None
+        self._merged: tuple[np.ndarray, np.ndarray] | None = None  # (batch, merged hashes)
 
     def seen(self, sorted_hashes: np.ndarray) -> np.ndarray:
         """The distinct hashes of ``sorted_hashes`` that this run has committed."""
-        if not len(self.hashes) or not len(sorted_hashes):
-            return np.empty(0, dtype=np.uint64)
-        idx = np.searchsorted(self.hashes, sorted_hashes)
-        self._probe = (sorted_hashes, idx)  # add() merges at the same places
-        hit = idx < len(self.hashes)
-        hit[hit] = self.hashes[idx[hit]] == sorted_hashes[hit]
-        return np.unique(sorted_hashes[hit])
+        merged = _merge(self.hashes, _distinct(sorted_hashes))
+        repeat = merged[1:] == merged[:-1]  # each equal neighbour pair is one old-new match
+        matched = merged[1:][repeat]
+        if len(matched):
+            keep = np.ones(len(merged), dtype=bool)
+            keep[1:] = ~repeat
+            merged = merged[keep]
+        self._merged = (sorted_hashes, merged)  # add() keeps it when this batch commits
+        return matched
 
     def add(self, sorted_hashes: np.ndarray, inserted: int) -> None:
         """Merge a committed batch's sorted hashes; ``inserted`` rows of it were stored."""
-        # A linear merge into a reused buffer: re-sorting (and allocating) the whole run's
-        # hashes for every batch cost ~0.3 s per batch late in a 10M-event file.
-        if self._probe is not None and self._probe[0] is sorted_hashes:
-            idx = self._probe[1]
+        if self._merged is not None and self._merged[0] is sorted_hashes:
+            self.hashes = self._merged[1]
         else:
-            idx = np.searchsorted(self.hashes, sorted_hashes)
-        self._probe = None
-        n, m = len(self.hashes), len(sorted_hashes)
-        if len(self._spare) < n + m:
-            self._spare = np.empty(max(n + m, len(self._spare) * 3 // 2), dtype=np.uint64)
-        out = self._spare[:n + m]
-        at = idx + np.arange(m)
-        old = np.ones(n + m, dtype=bool)
-        old[at] = False
-        out[at] = sorted_hashes
-        out[old] = self.hashes
-        self._spare = self.hashes.base if self.hashes.base is not None else self.hashes
-        self.hashes = out
+            self.hashes = _distinct(_merge(self.hashes, _distinct(sorted_hashes)))
+        self._merged = None
         self.inserted += inserted
+
+
+def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The sorted union (with repeats) of two sorted arrays.
+
+    A stable sort of the two concatenated runs is one linear merge (timsort finds the runs):
+    probing with ``searchsorted`` and merging into a buffer cost ~4x more on 10M-event runs.
+    """
+    merged = np.concatenate((a, b))
+    merged.sort(kind="stable")
+    return merged
+
+
+def _distinct(sorted_values: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array, in order."""
+    if len(sorted_values) < 2:
+        return sorted_values
+    keep = np.empty(len(sorted_values), dtype=bool)
+    keep[0] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=keep[1:])
+    return sorted_values if keep.all() else sorted_values[keep]
 
 
 #: Staging-table column with the 64-bit hash of each row's ``event_id`` (see :func:`hash_column`).

@@ -9,7 +9,7 @@ Every row read is counted exactly once, as accepted (new), duplicate (already st
 repeated within the source) or rejected (in quarantine with a named reason), so
 ``read == accepted + duplicates + rejected`` holds for any input.
 
-Chunks are validated into staging tables one chunk ahead, on a helper thread, while the
+Chunks are validated into staging tables ahead, on a helper thread, while the
 previous chunk is stored (:mod:`limelight.data.staging`).
 """
 

@@ -96,6 +96,18 @@ def _micros_to_ts(us: str) -> str:
             f"WHEN {us} IS NOT NULL THEN TIMESTAMPTZ '9999-01-01 00:00:00+00' END")
 
 
+def _trimmed(c: str) -> str:
+    """``NULLIF(trim(c), '')``, skipping ``trim`` where it cannot change the value.
+
+    DuckDB's ``trim`` removes Unicode space separators, and the only ASCII one is ' ', so
+    ASCII text that neither starts nor ends with ' ' is already trimmed. Checking that costs
+    about a third less than trimming (short ids: ~0.03 vs ~0.04 CPU-s per million values);
+    other text is trimmed as before.
+    """
+    return (f"NULLIF(CASE WHEN strlen({c}) = length({c}) AND NOT starts_with({c}, ' ') "
+            f"AND NOT ends_with({c}, ' ') THEN {c} ELSE trim({c}) END, '')")
+
+
 def parse_expr(kind: str, col: str, dtype: pa.DataType,
                known: Collection[str] = ()) -> tuple[str, str]:
     """SQL for (parsed value, value-was-given flag) of source column ``col``.
@@ -104,8 +116,7 @@ def parse_expr(kind: str, col: str, dtype: pa.DataType,
     costs ~0.2 CPU-s per million rows, and clean sources rarely need it.
     """
     c = _q(col)
-    text = f"NULLIF(trim({c}), '')" if _is_text(dtype) else (
-        f"NULLIF(trim(CAST({c} AS VARCHAR)), '')")
+    text = _trimmed(c) if _is_text(dtype) else f"NULLIF(trim(CAST({c} AS VARCHAR)), '')"
     # Whether a value was given at all: text must be non-blank; typed values non-null.
     given = f"({text} IS NOT NULL)" if _is_text(dtype) else f"({c} IS NOT NULL)"
     if kind in ("id", "text"):

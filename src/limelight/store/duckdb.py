@@ -170,7 +170,7 @@ class DuckDBEventStore:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self._closed = False
         self._staging: str | None = None
-        self._extra_threads = 0  # open extra_thread() blocks
+        self._lent_threads = 0  # open lend_thread() blocks
         self._threads_before: int | None = None
         self._migrate()
 
@@ -278,26 +278,28 @@ class DuckDBEventStore:
                 cur.close()
 
     @contextmanager
-    def extra_thread(self) -> Iterator[None]:
-        """One more DuckDB worker thread than configured while the block runs.
+    def lend_thread(self) -> Iterator[None]:
+        """One DuckDB worker thread fewer than configured (at least one) while the block runs.
 
-        For a helper thread whose single-task query (e.g. validating one Parquet row group)
-        would otherwise occupy one of the pool's threads, leaving another query that could use
-        them all (the insert) a thread short. The setting is DuckDB-wide; nested or concurrent
-        blocks share the one extra thread and the last to end restores the setting.
+        For a helper thread whose query runs on its own core (e.g. validating one Parquet row
+        group, a single task): the pool's threads and the helper together then match the
+        cores. On 2 cores, a 10M-event Parquet ingest used ~1.5 CPU-s less (of ~20) and ran
+        ~0.4 s faster (median of 5) than with one thread more, when the oversubscribed
+        threads took turns. The setting is DuckDB-wide; nested or concurrent blocks share the
+        one lent thread and the last to end restores the setting.
         """
         with self._lock:
-            if self._extra_threads == 0:
+            if self._lent_threads == 0:
                 before = int(self._conn.execute("SELECT current_setting('threads')").fetchone()[0])
-                self._conn.execute(f"SET threads = {before + 1}")
+                self._conn.execute(f"SET threads = {max(1, before - 1)}")
                 self._threads_before = before
-            self._extra_threads += 1
+            self._lent_threads += 1
         try:
             yield
         finally:
             with self._lock:
-                self._extra_threads -= 1
-                if self._extra_threads == 0 and not self._closed:
+                self._lent_threads -= 1
+                if self._lent_threads == 0 and not self._closed:
                     with suppress(duckdb.Error):
                         self._conn.execute(f"SET threads = {self._threads_before}")
 
