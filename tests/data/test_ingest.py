@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -330,7 +331,7 @@ def _outcome(s, report) -> tuple:
     return kept, events, quarantined
 
 
-@pytest.mark.parametrize("fmt", ["frame", "parquet"])
+@pytest.mark.parametrize("fmt", ["frame", "parquet", "csv"])
 def test_validating_ahead_stores_exactly_what_the_serial_path_stores(tmp_path, settings,
                                                                      monkeypatch, fmt):
     """Chunk N+1 validated on a helper thread while chunk N is stored: same rows, same report.
@@ -353,8 +354,11 @@ def test_validating_ahead_stores_exactly_what_the_serial_path_stores(tmp_path, s
     table = table.append_column("junk", pa.array(["x"] * len(rows)))  # reported as ignored
     path = tmp_path / "ev.parquet"
     pq.write_table(table, path, row_group_size=450)
+    if fmt == "csv":  # parsed on a reader thread as well
+        path = tmp_path / "ev.csv"
+        pacsv.write_csv(table, path)
 
-    def run(s):  # Arrow chunks registered in DuckDB, or Parquet ranges DuckDB reads itself
+    def run(s):  # Arrow chunks registered in DuckDB, or files (DuckDB reads Parquet itself)
         if fmt == "frame":
             return ingest_frame(s, table, chunk_rows=300, settings=settings)
         return ingest_file(s, path, chunk_rows=300, settings=settings)
@@ -371,7 +375,9 @@ def test_validating_ahead_stores_exactly_what_the_serial_path_stores(tmp_path, s
     assert outcomes[0] == outcomes[1]
     kept, events, quarantined = outcomes[1]
     assert (kept["read"], kept["rejected"]) == (2_003, 3) and len(events) == kept["accepted"]
-    assert kept["duplicates"] == 5 and [q["line_no"] for q in quarantined] == [300, 301, 1_501]
+    first_line = 2 if fmt == "csv" else 1  # a CSV file's line 1 is its header
+    assert kept["duplicates"] == 5 and [q["line_no"] - first_line + 1 for q in quarantined] == [
+        300, 301, 1_501]
     assert kept["ignored_columns"] == ["junk"]
 
 

@@ -29,9 +29,9 @@ from limelight.data.validate import KINDS, TimeBounds, _q, validation_sql
 from limelight.errors import SchemaError
 from limelight.store.duckdb import run_sql
 
-#: Validate the next chunk on a helper thread while the current one is stored (see
-#: ``staged_chunks``), for sources that ask for it; False validates and stores one chunk after
-#: the other on the caller's thread, with the same results.
+#: Validate the next chunks on a helper thread while the current one is stored (see
+#: ``staged_chunks``); False validates and stores one chunk after the other on the caller's
+#: thread, with the same results.
 VALIDATE_AHEAD = True
 
 #: How many chunks the helper may validate ahead of the chunk being stored. Two let it run on
@@ -94,7 +94,6 @@ class RunContext:
     collect_ids: bool
     raw_lines: bool
     seen: RunIds | None
-    ahead: bool = True  # validate the next chunks while this one is stored
 
 
 @dataclass
@@ -126,7 +125,7 @@ def staged_chunks(ctx: RunContext, chunks: Iterator[readers.Chunk]) -> Iterator[
     """
     stage_db = ctx.store.staging()
     try:
-        if VALIDATE_AHEAD and ctx.ahead:
+        if VALIDATE_AHEAD:
             yield from _validated_ahead(ctx, chunks, stage_db)
         else:
             with ctx.store.side_cursor() as cur:
