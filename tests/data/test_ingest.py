@@ -381,6 +381,24 @@ def test_validating_ahead_stores_exactly_what_the_serial_path_stores(tmp_path, s
     assert kept["ignored_columns"] == ["junk"]
 
 
+def test_only_sources_of_several_chunks_are_validated_ahead(tmp_path, settings, monkeypatch):
+    """One chunk has nothing to overlap: no helper thread, DuckDB's threads left alone."""
+    from limelight.store.duckdb import DuckDBEventStore
+
+    s = DuckDBEventStore(str(tmp_path / "s.duckdb"))
+    lent = []
+    original = s.lend_thread
+    monkeypatch.setattr(s, "lend_thread", lambda: lent.append(1) or original())
+    frame = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["i1"] * 3,
+                          "type": ["view"] * 3, "timestamp": ["2024-01-01T00:00:00Z"] * 3})
+    assert ingest_frame(s, frame, settings=settings).accepted == 3
+    assert lent == []
+    frame["timestamp"] = "2024-01-02T00:00:00Z"
+    assert ingest_frame(s, frame, chunk_rows=2, settings=settings).accepted == 3
+    assert lent == [1]
+    s.close()
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
 def test_text_sources_report_ignored_columns(store, tmp_path, settings, suffix):
     frame = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"], "type": ["view"] * 2,

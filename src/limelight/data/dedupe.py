@@ -38,13 +38,7 @@ class RunIds:
 
     def seen(self, sorted_hashes: np.ndarray) -> np.ndarray:
         """The distinct hashes of ``sorted_hashes`` that this run has committed."""
-        merged = _merge(self.hashes, _distinct(sorted_hashes))
-        repeat = merged[1:] == merged[:-1]  # each equal neighbour pair is one old-new match
-        matched = merged[1:][repeat]
-        if len(matched):
-            keep = np.ones(len(merged), dtype=bool)
-            keep[1:] = ~repeat
-            merged = merged[keep]
+        merged, matched = self._union(sorted_hashes)
         self._merged = (sorted_hashes, merged)  # add() keeps it when this batch commits
         return matched
 
@@ -53,9 +47,18 @@ class RunIds:
         if self._merged is not None and self._merged[0] is sorted_hashes:
             self.hashes = self._merged[1]
         else:
-            self.hashes = _distinct(_merge(self.hashes, _distinct(sorted_hashes)))
+            self.hashes = self._union(sorted_hashes)[0]
         self._merged = None
         self.inserted += inserted
+
+    def _union(self, sorted_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the run's hashes with the batch's, distinct; the batch's hashes already there)."""
+        merged = _merge(self.hashes, _distinct(sorted_hashes))
+        repeat = merged[1:] == merged[:-1]  # both sides distinct: each pair is one match
+        matched = merged[1:][repeat]
+        if len(matched):
+            merged = merged[np.concatenate(([True], ~repeat))]
+        return merged, matched
 
 
 def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -223,7 +223,6 @@ class Recommender:
         return model
 
 
-
 class FactorModel(Recommender):
     """A model whose scores are user vectors times ``item_factors_`` (ALS, BPR).
 
@@ -249,6 +248,7 @@ class FactorModel(Recommender):
                     ) -> tuple[sp.csr_matrix, np.ndarray]:
         rows = self._history(users, user_items)
         return rows, self._user_vectors(users, rows, user_items is None) @ self.item_factors_.T
+
 
 def recency_weighted(dataset: Dataset, half_life: float, *, binary: bool = False
                      ) -> sp.csr_matrix:
