@@ -5,7 +5,7 @@ measures, each in a fresh subprocess so peak memory is per measurement:
 
 * ``raw``: ``CREATE TABLE t AS SELECT * FROM read_csv/read_parquet(file)`` into a new DuckDB file
   (DuckDB's own parse-and-store, no validation): the reference.
-* ``floor``: one ``INSERT INTO events SELECT <derived event id>, <columns> FROM
+* ``floor``: one ``INSERT INTO event_log SELECT <derived event key>, <columns> FROM
   read_csv/read_parquet(file)`` into a new Limelight store: the data model's cheapest write
   (ids derived as ingest derives them) with no validation, deduplication, quarantine or
   chunking. Limelight's ingest does all of this statement's work and more, so the floor
@@ -96,15 +96,16 @@ def measure(kind: str, path: Path, workdir: Path, chunk_rows: int) -> dict[str, 
         rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
         con.close()
     elif kind == "floor":
-        from limelight.data.validate import event_id_sql
-        from limelight.store.duckdb import DuckDBEventStore
+        from limelight.data.event_keys import KEY, derived_key_sql
+        from limelight.store.duckdb import EVENT_TABLE, DuckDBEventStore
 
         store = DuckDBEventStore(str(db))
         reader = "read_parquet" if path.suffix == ".parquet" else "read_csv"
         cols = [n for n in _schema().names if n != "timestamp"]
         col_sql = ", ".join(cols)
-        store.execute(f"INSERT INTO events (event_id, timestamp, {col_sql}) "
-                      f"SELECT {event_id_sql()}, timestamp, {col_sql} FROM ("
+        key = derived_key_sql("user_id", "item_id", "type", "timestamp")
+        store.execute(f"INSERT INTO {EVENT_TABLE} ({KEY}, timestamp, {col_sql}) "
+                      f"SELECT {key}, timestamp, {col_sql} FROM ("
                       f"SELECT * REPLACE (CAST(timestamp AS TIMESTAMPTZ) AS timestamp) "
                       f"FROM {reader}('{path}'))")
         rows = store.count("events")

@@ -130,25 +130,43 @@ def test_file_store_persists_and_reopens(tmp_path):
         assert s.schema_version == MIGRATIONS[-1][0]
 
 
-def test_version_1_store_migrates_keeping_its_events(tmp_path, monkeypatch):
-    """Migration 2 rebuilds events (event_id stored uncompressed) without losing a row."""
+def _old_store_with_events(path, monkeypatch, version: int) -> list[str]:
+    """A store at schema ``version`` (< 3: events as a table of text ids) holding derived and
+    given ids, written as that version wrote them; returns the stored ids."""
     import limelight.store.duckdb as duck
 
-    path = tmp_path / "v1.duckdb"
-    monkeypatch.setattr(duck, "MIGRATIONS", MIGRATIONS[:1])
+    monkeypatch.setattr(duck, "MIGRATIONS", MIGRATIONS[:version])
+    us = int(datetime(2024, 1, 1, tzinfo=UTC).timestamp() * 1_000_000)
+    ids = [schema.derive_event_id("u1", f"i{i}", "view", us + i * 1_000_000) for i in range(4)]
+    ids += ["e-1001", "E0CC175B9C0F1B6A831C399E269772661"]  # given: opaque text, upper-case hex
     with DuckDBEventStore(str(path)) as s:
-        s.write("events", _events(5))
-        assert s.schema_version == 1
+        assert s.schema_version == version
+        for i, event_id in enumerate(ids):
+            s.execute("INSERT INTO events (event_id, user_id, item_id, type, timestamp) VALUES "
+                      "(?, 'u1', ?, 'view', make_timestamp(?))", [event_id, f"i{i}",
+                                                                  us + i * 1_000_000])
     monkeypatch.setattr(duck, "MIGRATIONS", MIGRATIONS)
+    return ids
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_old_store_migrates_keeping_its_events_and_their_ids(tmp_path, monkeypatch, version):
+    """Migration 3 moves events into 16-byte keys: the public ids read back unchanged, derived
+    ids keep no text, and re-ingested content or a given id still dedupes against them."""
+    path = tmp_path / f"v{version}.duckdb"
+    ids = _old_store_with_events(path, monkeypatch, version)
     with DuckDBEventStore(str(path)) as s:
         assert s.schema_version == MIGRATIONS[-1][0]
-        assert s.count("events") == 5
-        assert s.write("events", _events(6)) == 1  # dedupe by id still works
+        assert sorted(s.read("events")["event_id"]) == sorted(ids)
         assert s.read_arrow("events").schema.names == schema.ENTITIES["events"].names
-        s.execute("CHECKPOINT")
-        compression = s.sql("SELECT DISTINCT compression FROM pragma_storage_info('events') "
-                            "WHERE column_name = 'event_id' AND segment_type = 'VARCHAR'")
-        assert compression["compression"].tolist() == ["Uncompressed"]
+        texts = s.sql("SELECT event_id FROM event_log WHERE event_id IS NOT NULL")
+        assert sorted(texts["event_id"]) == sorted(ids[4:])  # derived digests: key only
+        assert s.write("events", _events(6)) == 2  # i0..i3 are the migrated derived events
+        given = pa.table({"event_id": [*ids[4:], "e-1002"], "user_id": ["u2"] * 3,
+                          "type": ["click"] * 3,
+                          "timestamp": pa.array([0, 0, 0], pa.timestamp("s", tz="UTC"))})
+        assert s.write("events", given) == 1
+        assert s.count("events") == len(ids) + 2 + 1
 
 
 def test_concurrent_threads_read_and_write(store):

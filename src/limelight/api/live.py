@@ -109,9 +109,7 @@ def accepted_rows(records: list[Any], report: Any, settings: Settings, store: An
                 if row["item_id"] is not None:
                     row["item_id"] = row["item_id"].strip()
             return rows
-    ids = report.accepted_event_ids
-    quoted = ", ".join("'" + str(i).replace("'", "''") + "'" for i in ids)
-    frame = store.read("events", columns=EVENT_COLUMNS, where=f"event_id IN ({quoted})")
+    frame = store.read_events_by_id(report.accepted_event_ids, EVENT_COLUMNS)
     return frame.sort_values("timestamp", kind="stable").to_dict("records")
 
 

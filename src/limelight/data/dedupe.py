@@ -1,6 +1,7 @@
-"""How much deduplication work an event batch needs, decided from 64-bit hashes of its ids.
+"""How much deduplication work an event batch needs, decided from 64-bit hashes of its keys.
 
-Ingest deduplicates events exactly, by ``event_id``, in the store's insert (an anti-join against
+Ingest deduplicates events exactly, by ``event_key`` (the 128-bit key of each event id, see
+:mod:`limelight.data.event_keys`), in the store's insert (an anti-join against
 the stored ids and a pass over ids repeated within the batch). Both passes cost time in
 proportion to what they scan, so ingest first looks at the hashes of the batch's ids: distinct
 hashes prove distinct ids, and while the store holds only the current run's events, hashes the
@@ -14,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from limelight.store.duckdb import run_sql
+from limelight.data.event_keys import KEY
+from limelight.store.duckdb import EVENT_TABLE, run_sql
 
 #: Above this many repeated (or already stored) hashes, the passes scan the whole batch.
 MAX_INLINE_REPEATS = 5_000
@@ -82,17 +84,17 @@ def _distinct(sorted_values: np.ndarray) -> np.ndarray:
     return sorted_values if keep.all() else sorted_values[keep]
 
 
-#: Staging-table column with the 64-bit hash of each row's ``event_id`` (see :func:`hash_column`).
+#: Staging-table column with the 64-bit hash of each row's key (see :func:`hash_column`).
 HASH = "__h"
 
 
 def hash_column(select: str) -> str:
-    """``select`` (a validated event batch) with the hash of each id as column ``__h``.
+    """``select`` (a validated event batch) with the hash of each key as column ``__h``.
 
-    Stored beside the id in the staging table, so later passes filter candidate rows by an
-    integer instead of hashing 32-character ids again.
+    Stored beside the key in the staging table, so later passes filter candidate rows by a
+    64-bit integer instead of comparing 128-bit keys.
     """
-    return f"SELECT *, hash(event_id) AS {HASH} FROM ({select})"
+    return f"SELECT *, hash({KEY}) AS {HASH} FROM ({select})"
 
 
 def _lines(cur: Any, sql: str) -> list[int]:
@@ -121,7 +123,7 @@ def settle_repeats(cur: Any, typed: str) -> tuple[np.ndarray, dict[str, Any]]:
         return hashes, {"distinct_keys": False}
     if len(repeated):
         losers = _lines(cur, f"SELECT __line FROM (SELECT __line, row_number() OVER "
-                             f"(PARTITION BY event_id ORDER BY __line) AS n FROM {typed} "
+                             f"(PARTITION BY {KEY} ORDER BY __line) AS n FROM {typed} "
                              f"WHERE __reason IS NULL AND {HASH} IN ({_in_list(repeated)})) "
                              f"WHERE n > 1")
         if losers:
@@ -142,7 +144,7 @@ def settle_stored(store: Any, typed: str, hashes: np.ndarray, ids_given: bool, s
     the store's write lock held through the batch's commit (:meth:`exclusive`), outside its
     transaction (the staging table lives in another database).
     """
-    stored = store.execute("SELECT count(*) FROM events").fetchone()[0]
+    stored = store.execute(f"SELECT count(*) FROM {EVENT_TABLE}").fetchone()[0]
     matched = seen.seen(hashes) if stored == seen.inserted else None
     if matched is not None and not len(matched):
         return {"probe_store": False}
@@ -152,12 +154,12 @@ def settle_stored(store: Any, typed: str, hashes: np.ndarray, ids_given: bool, s
         if not ids_given:
             stamps = store.execute(f"SELECT DISTINCT CAST(timestamp AS VARCHAR) FROM {typed} "
                                    f"WHERE {candidates}").fetchall()
-            # Derived ids are a function of the timestamp (see validate.event_id_sql).
+            # Derived ids are a function of the timestamp (see event_keys.derived_key_sql).
             narrow = " AND e.timestamp IN (" + ", ".join(
                 f"CAST('{t}' AS TIMESTAMPTZ)" for (t,) in stamps) + ")"
         known = _lines(store, f"SELECT t.__line FROM {typed} t WHERE {candidates} AND "
-                              f"t.event_id IN (SELECT e.event_id FROM events e WHERE "
-                              f"e.event_id IN (SELECT event_id FROM {typed} WHERE {candidates})"
+                              f"t.{KEY} IN (SELECT e.{KEY} FROM {EVENT_TABLE} e WHERE "
+                              f"e.{KEY} IN (SELECT {KEY} FROM {typed} WHERE {candidates})"
                               f"{narrow})")
         if known:
             store.execute(f"DELETE FROM {typed} WHERE __line IN ({', '.join(map(str, known))})")

@@ -30,8 +30,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from limelight.data import schema
+from limelight.data import event_keys, schema
+from limelight.data.event_keys import KEY
 from limelight.data.validate import KINDS, RANGES
+from limelight.store.duckdb import EVENT_TABLE
 
 #: Batches larger than this take the bulk path (its SQL pass wins on large batches).
 MAX_FAST_RECORDS = 2_000
@@ -309,34 +311,39 @@ def _insert(store: Any, valid: list[dict[str, Any]], present: list[str]) -> list
     """
     if not valid:
         return []
-    ids = [row["event_id"] for row in valid]
-    if len(ids) <= 16:  # ids are printable ASCII (checked) or hex digests: safe literals
-        probe, params = f"e.event_id IN ({', '.join(_lit(i) for i in ids)})", None
+    keys = [event_keys.key_of(row["event_id"]) for row in valid]
+    if len(keys) <= 16:  # integer literals: cheaper to plan than a list parameter
+        probe, params = f"e.{KEY} IN ({', '.join(map(str, keys))})", None
     else:
-        probe, params = "list_contains(?::VARCHAR[], e.event_id)", [ids]
+        probe, params = f"list_contains({event_keys.KEYS_PARAM}, e.{KEY})", [list(map(str, keys))]
     if not any(row["__id_given"] for row in valid):
         # Derived ids are a function of the timestamp, so a stored event with the same id has
         # a timestamp inside this batch's range: zone maps skip the rest of the table.
         stamps = [row["timestamp"] for row in valid]
         probe += (f" AND e.timestamp BETWEEN CAST(make_timestamp({min(stamps)}) AS TIMESTAMPTZ)"
                   f" AND CAST(make_timestamp({max(stamps)}) AS TIMESTAMPTZ)")
-    stored = {r[0] for r in store.execute(f"SELECT e.event_id FROM events e WHERE {probe}",
-                                          params).fetchall()}
-    new = [row for row in valid if row["event_id"] not in stored]
+    stored = {int(r[0]) for r in store.execute(
+        f"SELECT e.{KEY} FROM {EVENT_TABLE} e WHERE {probe}", params).fetchall()}
+    new = [(row, key) for row, key in zip(valid, keys, strict=True) if key not in stored]
     if not new:
         return []
     cols = [c for c in schema.EVENTS.names if c in present or c == "event_id"]
-    select, values = [], []
+    select = [f"unnest({event_keys.KEYS_PARAM}) AS {KEY}"]
+    values: list[list[Any]] = [[str(key) for _, key in new]]
     for col in cols:
         if col == "timestamp":
             select.append('CAST(make_timestamp(unnest(?::BIGINT[])) AS TIMESTAMPTZ) AS "timestamp"')
         else:
             kind = "DOUBLE" if _FIELDS[col] == pa.float64() else "VARCHAR"
             select.append(f'unnest(?::{kind}[]) AS "{col}"')
-        values.append([row[col] for row in new])
-    col_sql = ", ".join(f'"{c}"' for c in cols)
-    store.execute(f"INSERT INTO events ({col_sql}) SELECT {', '.join(select)}", values)
-    return [row["event_id"] for row in new]
+        if col == "event_id":  # canonical ids are their key alone (see event_keys)
+            values.append([None if event_keys.is_canonical(row[col]) else row[col]
+                           for row, _ in new])
+        else:
+            values.append([row[col] for row, _ in new])
+    col_sql = ", ".join([KEY, *(f'"{c}"' for c in cols)])
+    store.execute(f"INSERT INTO {EVENT_TABLE} ({col_sql}) SELECT {', '.join(select)}", values)
+    return [row["event_id"] for row, _ in new]
 
 
 #: Event columns in the data model's order, with their Arrow types.

@@ -166,7 +166,8 @@ def derive_event_id(user_id: str, item_id: str | None, type_: str, timestamp_us:
 
     Deduplication "same user/item/type/timestamp" falls out of this: two rows with that content
     get one id. MD5 (not for security, only identity) because DuckDB computes the same digest
-    in SQL, which lets bulk ingest derive ids vectorised (``data.validate.event_id_sql``).
+    in SQL, which lets bulk ingest derive ids vectorised; the store keeps the digest as a
+    16-byte key (``data.event_keys``).
     """
     key = f"{user_id}\x1f{item_id or ''}\x1f{type_}\x1f{timestamp_us}"
     return hashlib.md5(key.encode()).hexdigest()

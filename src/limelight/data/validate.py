@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from limelight.data import schema
+from limelight.data import event_keys, schema
 
 #: How each data-model column is parsed: id (required text), text, enum (lower-case text),
 #: float, int, bool, ts, list (of text), json (a JSON object as text).
@@ -168,18 +168,6 @@ def parse_expr(kind: str, col: str, dtype: pa.DataType,
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-def event_id_sql(user: str = "user_id", item: str = "item_id", type_: str = "type",
-                 ts: str = '"timestamp"') -> str:
-    """SQL that computes :func:`limelight.data.schema.derive_event_id` (same ids).
-
-    ``concat`` builds the key in one allocation (a chain of ``||`` made one per operator, a
-    quarter of the id's cost); it reads NULL as empty text, which only rows that fail
-    validation for the missing value can have.
-    """
-    return (f"md5(concat({user}, chr(31), {item}, chr(31), {type_}, chr(31), "
-            f"CAST(epoch_us({ts}) AS VARCHAR)))")
-
-
 def _literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
@@ -252,8 +240,8 @@ def validation_sql(entity: str, source: pa.Schema, relation: str, *,
     sql = (f"SELECT {', '.join(outer)}, __reason, __line FROM (SELECT *, {reason} AS __reason "
            f"FROM (SELECT {', '.join([*inner, '__line'])} FROM {relation}))")
     out_cols = list(dict.fromkeys([*columns, *_defaulted(entity, present)]))
-    if entity == "events" and "event_id" not in out_cols:
-        out_cols.insert(0, "event_id")
+    if entity == "events":
+        out_cols.insert(0, event_keys.KEY)
     if merged and "extra" not in out_cols:
         out_cols.append("extra")
     return sql, out_cols
@@ -302,11 +290,14 @@ def _outer_columns(entity: str, present: dict[str, pa.DataType], columns: list[s
             out.append(f"TRY_CAST(round({_q(col)}) AS INTEGER) AS {_q(col)}")
         else:
             out.append(_q(col))
-    if entity == "events":
-        derived = event_id_sql(item="item_id" if "item_id" in present else "NULL")
+    if entity == "events":  # the key every event is stored and deduplicated by
+        key = event_keys.derived_key_sql("user_id", "item_id" if "item_id" in present
+                                         else "NULL", "type", '"timestamp"')
         out = [c for c in out if c != '"event_id"']
-        out.insert(0, f"coalesce(event_id, {derived}) AS event_id" if "event_id" in present
-                   else f"{derived} AS event_id")
+        if "event_id" in present:  # a given id; rows without one get the derived key
+            key = f"coalesce({event_keys.given_key_sql('event_id')}, {key})"
+            out.insert(0, f"{event_keys.stored_text_sql('event_id')} AS event_id")
+        out.insert(0, f"{key} AS {event_keys.KEY}")
     if entity == "edges":
         out = [c for c in out if c not in ('"kind"', '"weight"', '"directed"')]
         kind = "coalesce(kind, 'friend')" if "kind" in present else "'friend'"

@@ -38,6 +38,11 @@ class EventStore(Protocol):
         """Rows of ``entity`` as an Arrow table (fast path for training)."""
         ...
 
+    def read_events_by_id(self, event_ids: Sequence[str],
+                          columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The stored events with these public ids (a point lookup, in no order)."""
+        ...
+
     def count(self, entity: str) -> int: ...
 
     def quarantine(self, rows: pa.Table) -> int:

@@ -4,10 +4,13 @@ Design notes
 ------------
 * Schema changes are versioned migrations (:data:`MIGRATIONS`, applied in order, recorded in
   ``schema_version``), so a store written by an older Limelight opens in a newer one.
-* Events carry no primary-key index: an ART index over tens of millions of string keys costs
-  more memory and insert time than an anti-join against the stored ``event_id`` column, which
-  is how duplicates are skipped. Users, contacts, items and edges are small and keyed, so they
-  use ``INSERT ... ON CONFLICT``.
+* Events live in table ``event_log``, keyed by a 128-bit ``event_key`` (the digest behind each
+  event id, see :mod:`limelight.data.event_keys`); the view ``events`` shows them with their
+  public ``event_id``, and every read goes through it. Events carry no primary-key index: an
+  ART index over tens of millions of keys costs more memory and insert time than an
+  anti-join against the stored ``event_key`` column, which is how duplicates are skipped.
+  Users, contacts, items and edges are small and keyed, so they use ``INSERT ... ON
+  CONFLICT``.
 * Thread safety: DuckDB connections must not be shared between threads, so each thread gets its
   own cursor on the one database; writers are serialised by a re-entrant lock, and every write
   is one transaction (a killed process leaves whole batches or nothing).
@@ -28,8 +31,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from limelight.data import schema
-from limelight.data.validate import event_id_sql
+from limelight.data import event_keys, schema
 from limelight.errors import SchemaError, StoreError
 
 #: Tables a user's data lives in, with the columns that hold the user id.
@@ -40,6 +42,9 @@ USER_COLUMNS: dict[str, tuple[str, ...]] = {
     "edges": ("src_user_id", "dst_user_id"),
     "quarantine": ("user_id",),
 }
+
+#: The table that stores events (``events`` is the view over it that every read uses).
+EVENT_TABLE = "event_log"
 
 #: Tables every store has besides the entities.
 SYSTEM_TABLES = ("quarantine", "ingest_runs")
@@ -99,6 +104,29 @@ def _rebuild_events() -> list[str]:
             "ALTER TABLE events__rebuild RENAME TO events"]
 
 
+def _event_log() -> list[str]:
+    """Statements that move ``events`` into :data:`EVENT_TABLE` with 16-byte keys, and make
+    ``events`` the view that shows each event's public id (see :mod:`limelight.data.event_keys`).
+
+    A stored id maps to its key by the same rule as an id given at ingest, so derived ids
+    (canonical digests) keep no text and re-ingesting their content still finds them.
+    """
+    names = schema.ENTITIES["events"].names
+    rest = [n for n in names if n != "event_id"]
+    cols = [f'"{f.name}" {duck_type(f.type)}' + ("" if f.nullable else " NOT NULL")
+            for f in schema.ENTITIES["events"] if f.name != "event_id"]
+    rest_sql = ", ".join(f'"{n}"' for n in rest)
+    shown = ", ".join(f'"{n}"' if n != "event_id" else
+                      f"{event_keys.public_id_sql()} AS event_id" for n in names)
+    return [f"CREATE TABLE {EVENT_TABLE} ({event_keys.KEY} {event_keys.KEY_TYPE} NOT NULL, "
+            f"event_id VARCHAR, {', '.join(cols)})",
+            f"INSERT INTO {EVENT_TABLE} ({event_keys.KEY}, event_id, {rest_sql}) SELECT "
+            f"{event_keys.given_key_sql('event_id')}, "
+            f"{event_keys.stored_text_sql('event_id')}, {rest_sql} FROM events",
+            "DROP TABLE events",
+            f"CREATE VIEW events AS SELECT {shown} FROM {EVENT_TABLE}"]
+
+
 #: Ordered schema migrations: (version, statements). Append only; never edit a released one.
 #: (No secondary index on events.user_id: ART upkeep made bulk inserts ~10x slower, and per-user
 #: lookups for access and erasure are a fast columnar scan.)
@@ -119,6 +147,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 reasons VARCHAR)"""],
     ),
     (2, _rebuild_events()),  # event_id without compression (a one-time copy of the events)
+    (3, _event_log()),  # events keyed by 16 bytes in event_log; ``events`` becomes a view
 ]
 
 
@@ -342,23 +371,28 @@ class DuckDBEventStore:
                     probe_store: bool = True) -> tuple[int, list[str]]:
         """Insert rows of ``entity`` from SQL ``relation`` (a view or table on this cursor).
 
-        ``relation`` must already have the entity's column names and types for ``columns``.
-        Rows are deduplicated within the batch (the first by column ``order_by`` wins; for
-        upserts the last) and against the store by key. Returns (rows inserted or updated,
-        inserted event ids when ``returning``). Call inside :meth:`transaction` to make it
-        atomic with other writes.
+        ``relation`` must already have the entity's column names and types for ``columns``
+        (for events: ``event_key`` and, for ids given as text, ``event_id`` as
+        :mod:`limelight.data.event_keys` stores them). Rows are deduplicated within the batch
+        (the first by column ``order_by`` wins; for upserts the last) and against the store by
+        key. Returns (rows inserted or updated, inserted event ids when ``returning``). Call
+        inside :meth:`transaction` to make it atomic with other writes.
 
-        Events only: ``distinct_keys=True`` promises the batch repeats no ``event_id`` (skips
-        the within-batch pass); ``probe_where`` narrows which stored events can share an id
+        Events only: ``distinct_keys=True`` promises the batch repeats no ``event_key`` (skips
+        the within-batch pass); ``probe_where`` narrows which stored events can share a key
         (a predicate on alias ``e``, e.g. a timestamp range when ids derive from content), so
         zone maps skip the rest of the table; ``probe_store=False`` promises no stored event
-        shares an id with the batch (skips the anti-join against the table, whose cost grows
+        shares a key with the batch (skips the anti-join against the table, whose cost grows
         with the store).
         """
         _check_entity(entity)
-        keys = schema.KEYS[entity]
-        cols = [c for c in schema.ENTITIES[entity].names if c in set(columns)]
-        missing = [k for k in keys if k not in cols]
+        if entity == "events":
+            keys: tuple[str, ...] = (event_keys.KEY,)
+            cols = [event_keys.KEY, *(c for c in schema.EVENTS.names if c in set(columns))]
+        else:
+            keys = schema.KEYS[entity]
+            cols = [c for c in schema.ENTITIES[entity].names if c in set(columns)]
+        missing = [k for k in keys if k not in columns]
         if missing:
             raise SchemaError(f"{entity} rows need key column(s) {missing}")
         col_sql = ", ".join(f'"{c}"' for c in cols)
@@ -367,26 +401,28 @@ class DuckDBEventStore:
         first = (f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} "
                  f"ORDER BY {order} {direction}) = 1")
         if entity == "events":
-            # Repeats within the batch: only ids seen more than once need a winner (a hash
+            key = event_keys.KEY
+            # Repeats within the batch: only keys seen more than once need a winner (a hash
             # aggregate is cheaper than a window over the whole batch).
             # The losers (repeats but the first) are named by equality alone, so the filter
             # is a plain hash anti-join against a few rows; a ``<>`` inside the correlated
-            # subquery made DuckDB group the whole batch by (id, line) instead.
+            # subquery made DuckDB group the whole batch by (key, line) instead.
             repeats = "" if distinct_keys else (
-                f"WITH __repeats AS (SELECT event_id, min({order}) AS __keep FROM "
-                f"{relation} GROUP BY event_id HAVING count(*) > 1), "
-                f"__losers AS (SELECT s.event_id, s.{order} AS __pos FROM {relation} s "
-                f"JOIN __repeats r ON s.event_id = r.event_id WHERE s.{order} <> r.__keep) ")
+                f"WITH __repeats AS (SELECT {key}, min({order}) AS __keep FROM "
+                f"{relation} GROUP BY {key} HAVING count(*) > 1), "
+                f"__losers AS (SELECT s.{key}, s.{order} AS __pos FROM {relation} s "
+                f"JOIN __repeats r ON s.{key} = r.{key} WHERE s.{order} <> r.__keep) ")
             not_repeat = "true" if distinct_keys else (
-                "NOT EXISTS (SELECT 1 FROM __losers l WHERE l.event_id = src.event_id "
+                f"NOT EXISTS (SELECT 1 FROM __losers l WHERE l.{key} = src.{key} "
                 f"AND l.__pos = src.{order})")
-            stored = probe_store and self.execute("SELECT count(*) FROM events").fetchone()[0]
+            stored = probe_store and self.execute(
+                f"SELECT count(*) FROM {EVENT_TABLE}").fetchone()[0]
             narrow = f" AND ({probe_where})" if probe_where else ""
             known = ("" if not stored else
-                     " AND event_id NOT IN (SELECT e.event_id FROM events e WHERE e.event_id IN "
-                     f"(SELECT event_id FROM {relation}){narrow})")
-            sql = (f"INSERT INTO events ({col_sql}) {repeats}SELECT {col_sql} FROM {relation} "
-                   f"src WHERE {not_repeat}{known}")
+                     f" AND {key} NOT IN (SELECT e.{key} FROM {EVENT_TABLE} e WHERE e.{key} IN "
+                     f"(SELECT {key} FROM {relation}){narrow})")
+            sql = (f"INSERT INTO {EVENT_TABLE} ({col_sql}) {repeats}SELECT {col_sql} "
+                   f"FROM {relation} src WHERE {not_repeat}{known}")
         else:
             updates = [c for c in cols if c not in keys]
             if entity in UPSERT_ENTITIES and updates:
@@ -399,7 +435,8 @@ class DuckDBEventStore:
             sql = (f"INSERT INTO {entity} ({col_sql}) SELECT {col_sql} FROM {relation} src "
                    f"{unchanged} {first} ON CONFLICT ({', '.join(keys)}) {action}")
         if returning and entity == "events":
-            sql += " RETURNING event_id"
+            text = "event_id" if "event_id" in cols else "NULL"
+            sql += f" RETURNING {event_keys.public_id_sql(text=text)}"
             rows = self.execute(sql).fetchall()
             return len(rows), [r[0] for r in rows]
         result = self.execute(sql).fetchone()
@@ -409,7 +446,8 @@ class DuckDBEventStore:
         """Insert rows of ``entity`` new by key; upsert users, contacts and items.
 
         ``table`` holds data-model columns (others are ignored; missing ones are NULL). Events
-        without an ``event_id`` get :func:`limelight.data.schema.derive_event_id`. The batch is
+        without an ``event_id`` get :func:`limelight.data.schema.derive_event_id`; every event
+        is stored under its key (:mod:`limelight.data.event_keys`). The batch is
         one transaction. Returns the number of rows inserted (or updated, for upserts).
         """
         _check_entity(entity)
@@ -420,10 +458,22 @@ class DuckDBEventStore:
         fields = schema.ENTITIES[entity]
         present = [f for f in fields if f.name in table.column_names]
         exprs = [f'CAST("{f.name}" AS {duck_type(f.type)}) AS "{f.name}"' for f in present]
-        if entity == "events" and "event_id" not in table.column_names:
-            item = "item_id" if "item_id" in table.column_names else "NULL"  # optional column
-            exprs.append(f"{event_id_sql(item=item)} AS event_id")
-            present.append(fields.field("event_id"))
+        columns = [f.name for f in present]
+        if entity == "events":
+            exprs = [e for f, e in zip(present, exprs, strict=True) if f.name != "event_id"]
+            item = ('CAST("item_id" AS VARCHAR)' if "item_id" in table.column_names
+                    else "NULL")  # an optional column
+            key = event_keys.derived_key_sql('CAST("user_id" AS VARCHAR)', item,
+                                             'CAST("type" AS VARCHAR)',
+                                             'CAST("timestamp" AS TIMESTAMPTZ)')
+            if "event_id" in table.column_names:  # given ids; rows without one are derived
+                given = 'CAST("event_id" AS VARCHAR)'
+                key = f"coalesce({event_keys.given_key_sql(given)}, {key})"
+                exprs.append(f"{event_keys.stored_text_sql(given)} AS event_id")
+            exprs.append(f"{key} AS {event_keys.KEY}")
+            columns = [*(c for c in columns if c != "event_id"), event_keys.KEY]
+            if "event_id" in table.column_names:
+                columns.append("event_id")
         view = f"__write_{threading.get_ident()}"
         with self.transaction():
             self.register(view + "_in", table)
@@ -431,8 +481,7 @@ class DuckDBEventStore:
                 self.execute(f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT "
                              + ", ".join(exprs) + f", row_number() OVER () AS __pos "
                              f"FROM {view}_in")
-                inserted, _ = self.insert_from(entity, view, [f.name for f in present],
-                                               order_by="__pos")
+                inserted, _ = self.insert_from(entity, view, columns, order_by="__pos")
                 self.execute(f"DROP TABLE {view}")
             finally:
                 self.unregister(view + "_in")
@@ -491,6 +540,9 @@ class DuckDBEventStore:
         key_cols = schema.KEYS[entity]
         view = f"__keys_{threading.get_ident()}"
         cond = " AND ".join(f"k.{c} = t.{c}" for c in key_cols)
+        if entity == "events":  # by key: the view would spell out every stored id first
+            entity, cond = EVENT_TABLE, (f"t.{event_keys.KEY} = "
+                                         f"{event_keys.given_key_sql('k.event_id')}")
         with self._lock:
             self.register(view, keys.select(list(key_cols)))
             try:
@@ -520,6 +572,15 @@ class DuckDBEventStore:
     def _select(entity: str, columns: Sequence[str] | None, where: str | None) -> str:
         cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
         return f"SELECT {cols} FROM {entity}" + (f" WHERE {where}" if where else "")
+
+    def read_events_by_id(self, event_ids: Sequence[str],
+                          columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The stored events with these public ids (a point lookup by key, in no order)."""
+        cols = ", ".join(f"{event_keys.public_id_sql()} AS event_id" if c == "event_id"
+                         else f'"{c}"' for c in (columns or schema.EVENTS.names))
+        keys = [str(event_keys.key_of(str(i))) for i in event_ids]
+        return self.sql(f"SELECT {cols} FROM {EVENT_TABLE} "
+                        f"WHERE list_contains({event_keys.KEYS_PARAM}, {event_keys.KEY})", [keys])
 
     def count(self, entity: str) -> int:
         """Number of rows of ``entity``."""
@@ -552,7 +613,8 @@ class DuckDBEventStore:
         with self.transaction():
             for table, cols in USER_COLUMNS.items():
                 cond = " OR ".join(f"{c} = ?" for c in cols)
-                row = self.execute(f"DELETE FROM {table} WHERE {cond}",
+                stored = EVENT_TABLE if table == "events" else table  # a view is not deleted from
+                row = self.execute(f"DELETE FROM {stored} WHERE {cond}",
                                    [user_id] * len(cols)).fetchone()
                 deleted[table] = int(row[0]) if row else 0
         return deleted
