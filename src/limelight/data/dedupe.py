@@ -23,44 +23,32 @@ MAX_INLINE_REPEATS = 5_000
 
 
 class RunIds:
-    """64-bit hashes of the event ids a run has committed, distinct and sorted, in memory.
+    """64-bit hashes of the event keys of a run's batches so far, distinct and sorted.
 
     Probing the stored table for each batch's ids costs time in proportion to the table, so a
     long ingest into a fresh store would grow quadratically. While every stored event was
-    written by this run (the table's row count equals what the run inserted), a batch whose id
-    hashes are all absent here cannot repeat a stored id and skips the probe. Any hash match (a
-    real repeat, or a 64-bit collision) falls back to the exact anti-join, so hashes only ever
-    decide when to skip work, never which row is kept.
+    written by this run (the table's row count equals what the run inserted), a batch whose
+    hashes no earlier batch had cannot repeat a stored id and skips the probe. Any hash match
+    (a real repeat, or a 64-bit collision) falls back to an exact comparison, so hashes only
+    ever decide when to skip work, never which row is kept.
+
+    Batches are admitted in the order they are stored, when they are staged: on ingest's
+    helper thread, off the thread that inserts. Batches are stored in order and a failed one
+    ends the run, so when a batch is stored, the earlier batches are exactly what the run has
+    committed. ``inserted`` counts the rows the run stored (kept by the storing thread).
     """
 
     def __init__(self) -> None:
         self.hashes = np.empty(0, dtype=np.uint64)
         self.inserted = 0
-        self._merged: tuple[np.ndarray, np.ndarray] | None = None  # (batch, merged hashes)
 
-    def seen(self, sorted_hashes: np.ndarray) -> np.ndarray:
-        """The distinct hashes of ``sorted_hashes`` that this run has committed."""
-        merged, matched = self._union(sorted_hashes)
-        self._merged = (sorted_hashes, merged)  # add() keeps it when this batch commits
-        return matched
-
-    def add(self, sorted_hashes: np.ndarray, inserted: int) -> None:
-        """Merge a committed batch's sorted hashes; ``inserted`` rows of it were stored."""
-        if self._merged is not None and self._merged[0] is sorted_hashes:
-            self.hashes = self._merged[1]
-        else:
-            self.hashes = self._union(sorted_hashes)[0]
-        self._merged = None
-        self.inserted += inserted
-
-    def _union(self, sorted_hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(the run's hashes with the batch's, distinct; the batch's hashes already there)."""
+    def admit(self, sorted_hashes: np.ndarray) -> np.ndarray:
+        """Add a batch's sorted hashes; returns its distinct hashes that earlier batches had."""
         merged = _merge(self.hashes, _distinct(sorted_hashes))
         repeat = merged[1:] == merged[:-1]  # both sides distinct: each pair is one match
         matched = merged[1:][repeat]
-        if len(matched):
-            merged = merged[np.concatenate(([True], ~repeat))]
-        return merged, matched
+        self.hashes = merged[np.concatenate(([True], ~repeat))] if len(matched) else merged
+        return matched
 
 
 def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -132,20 +120,21 @@ def settle_repeats(cur: Any, typed: str) -> tuple[np.ndarray, dict[str, Any]]:
     return hashes, {"distinct_keys": True}
 
 
-def settle_stored(store: Any, typed: str, hashes: np.ndarray, ids_given: bool, seen: RunIds
-                  ) -> dict[str, Any]:
+def settle_stored(store: Any, typed: str, hashes: np.ndarray, ids_given: bool, seen: RunIds,
+                  earlier: np.ndarray) -> dict[str, Any]:
     """Drop a staged batch's rows whose id is already stored, when that is cheap; insert hints.
 
-    While the store holds only this run's events, only batch rows whose hash the run has
-    stored can repeat a stored id: none means the anti-join is skipped, a few means those rows
-    are compared by id with the stored events (for derived ids, only events with the same
-    timestamps) and the repeats are deleted from the staging table, so the insert needs no
-    anti-join either. Otherwise the returned hints narrow the insert's anti-join. Call with
-    the store's write lock held through the batch's commit (:meth:`exclusive`), outside its
-    transaction (the staging table lives in another database).
+    While the store holds only this run's events, only batch rows whose hash an earlier batch
+    had (``earlier``, from :meth:`RunIds.admit`) can repeat a stored id: none means the
+    anti-join is skipped, a few means those rows are compared by key with the stored events
+    (for derived ids, only events with the same timestamps) and the repeats are deleted from
+    the staging table, so the insert needs no anti-join either. Otherwise the returned hints
+    narrow the insert's anti-join. Call with the store's write lock held through the batch's
+    commit (:meth:`exclusive`), outside its transaction (the staging table lives in another
+    database).
     """
     stored = store.execute(f"SELECT count(*) FROM {EVENT_TABLE}").fetchone()[0]
-    matched = seen.seen(hashes) if stored == seen.inserted else None
+    matched = earlier if stored == seen.inserted else None
     if matched is not None and not len(matched):
         return {"probe_store": False}
     if matched is not None and len(matched) <= MAX_INLINE_REPEATS:

@@ -298,7 +298,7 @@ def _store_chunk(ctx: RunContext, staged: Staged) -> IngestReport:
             if staged.hashes is not None:  # set only for events, while the staged table lives
                 # Before the transaction: it deletes from the staging table (another database).
                 staged.hints.update(settle_stored(store, staged.typed, staged.hashes,
-                                                  staged.ids_given, ctx.seen))
+                                                  staged.ids_given, ctx.seen, staged.earlier))
             with store.transaction():
                 if staged.typed is not None:
                     inserted, ids = store.insert_from(
@@ -318,9 +318,8 @@ def _store_chunk(ctx: RunContext, staged: Staged) -> IngestReport:
                 snapshot = IngestReport(**{**run.__dict__, "reasons": dict(run.reasons)})
                 snapshot._add(part)
                 store.record_run(_run_row(snapshot))
-        if staged.hashes is not None:
-            # committed: later batches may skip these ids' probe
-            ctx.seen.add(staged.hashes, part.accepted)
+        if staged.hashes is not None:  # committed
+            ctx.seen.inserted += part.accepted
     finally:
         drop_staged(store, staged)  # outside the transaction: it writes another database
     return part

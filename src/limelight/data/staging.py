@@ -109,6 +109,7 @@ class Staged:
     ids_given: bool = False
     n_valid: int = 0
     hashes: np.ndarray | None = None
+    earlier: np.ndarray | None = None  # the hashes of ``hashes`` that earlier chunks had
     hints: dict[str, Any] = field(default_factory=dict)
     rejected: list[tuple[int, str, str, Any]] = field(default_factory=list)
     pairs: pa.Table | None = None
@@ -210,6 +211,7 @@ def _stage(ctx: RunContext, cur: Any, stage_db: str, chunk: readers.Chunk) -> St
             staged.ids_given = "event_id" in table.column_names
             if ctx.seen is not None:
                 staged.hashes, staged.hints = settle_repeats(cur, staged.typed)
+                staged.earlier = ctx.seen.admit(staged.hashes)  # chunks are staged in order
                 staged.n_valid = len(staged.hashes)
             else:
                 staged.n_valid = int(run_sql(cur, f"SELECT count(*) FROM {staged.typed} "
