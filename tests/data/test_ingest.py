@@ -305,9 +305,10 @@ def test_run_ids_merge_keeps_every_hash_sorted():
 
     rng = np.random.default_rng(3)
     ids, everything = _RunIds(), np.empty(0, dtype=np.uint64)
-    for size in (5, 0, 40, 1, 300, 17, 900):
+    for seq, size in enumerate((5, 0, 40, 1, 300, 17, 900)):
         batch = np.sort(rng.integers(0, 1_000, size).astype(np.uint64))
-        found = ids.admit(batch)
+        assert ids.admit(seq + 1, batch) is None  # not its turn: nothing added
+        found = ids.admit(seq, batch if size else None)  # None: a chunk with no rows
         assert found.tolist() == sorted(set(batch.tolist()) & set(everything.tolist()))
         everything = np.unique(np.concatenate((everything, batch)))
         assert ids.hashes.tolist() == everything.tolist()
@@ -394,6 +395,34 @@ def test_only_sources_of_several_chunks_are_validated_ahead(tmp_path, settings, 
     frame["timestamp"] = "2024-01-02T00:00:00Z"
     assert ingest_frame(s, frame, chunk_rows=2, settings=settings).accepted == 3
     assert lent == [1]
+    s.close()
+
+
+def test_pipeline_ends_keep_both_cores_busy(tmp_path, monkeypatch, settings):
+    """The first chunk is validated on the calling thread beside the helper, the middle
+    inserts run with a DuckDB thread lent to the helper, and the last insert gets it back."""
+    import threading
+
+    import limelight.data.staging as staging
+    from limelight.store.duckdb import DuckDBEventStore
+
+    s = DuckDBEventStore(str(tmp_path / "s.duckdb"))
+    s.execute("SET threads = 2")
+    validated_on, threads_at_insert = [], []
+    stage, insert = staging._stage, s.insert_from
+    monkeypatch.setattr(staging, "_stage", lambda ctx, cur, db, chunk, seq: (
+        validated_on.append((seq, threading.current_thread().name))
+        or stage(ctx, cur, db, chunk, seq)))
+    monkeypatch.setattr(s, "insert_from", lambda *a, **k: (
+        threads_at_insert.append(int(s.execute("SELECT current_setting('threads')")
+                                     .fetchone()[0])) or insert(*a, **k)))
+    frame = pd.DataFrame({"user_id": [f"u{i}" for i in range(8)], "item_id": ["i1"] * 8,
+                          "type": ["view"] * 8, "timestamp": ["2024-01-01T00:00:00Z"] * 8})
+    assert ingest_frame(s, frame, chunk_rows=2, settings=settings).accepted == 8
+    assert sorted(validated_on)[0] == (0, threading.current_thread().name)
+    assert all(name.startswith("ingest-validate") for _, name in sorted(validated_on)[1:])
+    assert threads_at_insert[0] == 1 and threads_at_insert[-1] == 2
+    assert int(s.execute("SELECT current_setting('threads')").fetchone()[0]) == 2
     s.close()
 
 

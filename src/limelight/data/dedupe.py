@@ -11,6 +11,7 @@ skip; every hash match is settled by comparing the ids themselves.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -32,23 +33,35 @@ class RunIds:
     (a real repeat, or a 64-bit collision) falls back to an exact comparison, so hashes only
     ever decide when to skip work, never which row is kept.
 
-    Batches are admitted in the order they are stored, when they are staged: on ingest's
-    helper thread, off the thread that inserts. Batches are stored in order and a failed one
-    ends the run, so when a batch is stored, the earlier batches are exactly what the run has
-    committed. ``inserted`` counts the rows the run stored (kept by the storing thread).
+    Batches are admitted in the order they are stored (``seq`` 0, 1, ...), when they are
+    staged: on whichever thread validated them, off the thread that inserts, where the
+    batch's turn has come; otherwise the storing thread admits it just before storing it.
+    Batches are stored in order and a failed one ends the run, so when a batch is stored, the
+    earlier batches are exactly what the run has committed. ``inserted`` counts the rows the
+    run stored (kept by the storing thread).
     """
 
     def __init__(self) -> None:
         self.hashes = np.empty(0, dtype=np.uint64)
         self.inserted = 0
+        self.admitted = 0  # batches admitted so far
+        self._lock = threading.Lock()
 
-    def admit(self, sorted_hashes: np.ndarray) -> np.ndarray:
-        """Add a batch's sorted hashes; returns its distinct hashes that earlier batches had."""
-        merged = _merge(self.hashes, _distinct(sorted_hashes))
-        repeat = merged[1:] == merged[:-1]  # both sides distinct: each pair is one match
-        matched = merged[1:][repeat]
-        self.hashes = merged[np.concatenate(([True], ~repeat))] if len(matched) else merged
-        return matched
+    def admit(self, seq: int, sorted_hashes: np.ndarray | None) -> np.ndarray | None:
+        """Add batch ``seq``'s sorted hashes (None: a batch with no rows) and return its
+        distinct hashes that earlier batches had; None (nothing added) while an earlier batch
+        is still to be admitted."""
+        with self._lock:
+            if seq != self.admitted:
+                return None
+            if sorted_hashes is None:
+                sorted_hashes = self.hashes[:0]
+            merged = _merge(self.hashes, _distinct(sorted_hashes))
+            repeat = merged[1:] == merged[:-1]  # both sides distinct: each pair is one match
+            matched = merged[1:][repeat]
+            self.hashes = merged[np.concatenate(([True], ~repeat))] if len(matched) else merged
+            self.admitted += 1
+            return matched
 
 
 def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -295,6 +295,8 @@ def _store_chunk(ctx: RunContext, staged: Staged) -> IngestReport:
         # The write lock is held from the duplicate check to the commit, so no other writer
         # can store one of this chunk's ids in between.
         with store.exclusive():
+            if ctx.seen is not None and staged.earlier is None:  # staged before its turn
+                staged.earlier = ctx.seen.admit(staged.seq, staged.hashes)
             if staged.hashes is not None:  # set only for events, while the staged table lives
                 # Before the transaction: it deletes from the staging table (another database).
                 staged.hints.update(settle_stored(store, staged.typed, staged.hashes,
