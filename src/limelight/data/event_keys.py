@@ -76,9 +76,12 @@ def _canonical_sql(text: str) -> str:
 
 def given_key_sql(text: str) -> str:
     """SQL for the key of a given id ``text`` (NULL stays NULL)."""
-    parsed = f"CAST('0x' || {text} AS UHUGEINT)"
-    swapped = (f"((CAST({_bswap64(f'CAST({parsed} & {_LOW64} AS UBIGINT)')} AS UHUGEINT) "
-               f"<< 64) | CAST({_bswap64(f'CAST({parsed} >> 64 AS UBIGINT)')} AS UHUGEINT))")
+    # Each 16-digit half read as one big-endian integer, its bytes reversed: the first half
+    # holds the key's low 8 bytes (hex parses into UBIGINT on every DuckDB we support).
+    first = f"CAST('0x' || substr({text}, 1, 16) AS UBIGINT)"
+    second = f"CAST('0x' || substr({text}, 17, 16) AS UBIGINT)"
+    swapped = (f"((CAST({_bswap64(second)} AS UHUGEINT) << 64) "
+               f"| CAST({_bswap64(first)} AS UHUGEINT))")
     return (f"CASE WHEN {_canonical_sql(text)} THEN {swapped} "
             f"ELSE md5_number({text}) END")
 
