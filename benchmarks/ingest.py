@@ -77,7 +77,8 @@ def _schema() -> pa.Schema:
                       ("session_id", pa.string()), ("device", pa.string())])
 
 
-def measure(kind: str, path: Path, workdir: Path, chunk_rows: int) -> dict[str, float]:
+def measure(kind: str, path: Path, workdir: Path, chunk_rows: int | None
+            ) -> dict[str, float]:
     """One measurement in this process: seconds, rows stored and peak RSS (MiB)."""
     db = workdir / f"{kind}-{path.suffix.lstrip('.')}-{time.time_ns()}.duckdb"
     if kind != "raw":  # import before the clock starts, as the raw path imports duckdb
@@ -127,10 +128,17 @@ def measure(kind: str, path: Path, workdir: Path, chunk_rows: int) -> dict[str, 
             "peak_mib": usage.ru_maxrss / 1024}
 
 
-def _child(kind: str, path: Path, workdir: Path, chunk_rows: int) -> dict[str, float]:
+def _chunk_rows(given: int | None) -> int:
+    from limelight.settings import get_settings
+
+    return given or get_settings().ingest.chunk_rows
+
+
+def _child(kind: str, path: Path, workdir: Path, chunk_rows: int | None) -> dict[str, float]:
+    rows = [] if chunk_rows is None else ["--chunk-rows", str(chunk_rows)]
     out = subprocess.run(
         [sys.executable, __file__, "--measure", kind, "--file", str(path), "--workdir",
-         str(workdir), "--chunk-rows", str(chunk_rows)],
+         str(workdir), *rows],
         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -139,7 +147,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--chunk-rows", type=int, default=1_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=None,
+                        help="rows per ingest chunk (default: the ingest.chunk_rows setting)")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--measure", choices=["raw", "floor", "limelight"], default=None)
     parser.add_argument("--file", type=Path, default=None)
@@ -174,7 +183,7 @@ def main() -> None:
             print(f"{fmt}: done", flush=True)
     load = (load_before[0], os.getloadavg()[0])
     print(f"load average (1 min) {load[0]:.1f} at the start, {load[1]:.1f} at the end; "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; {_chunk_rows(args.chunk_rows):,} rows per chunk")
     header = (f"{'format':8} {'limelight ev/s':>15} {'floor ev/s':>11} {'raw DuckDB ev/s':>16} "
               f"{'ratio':>6} {'floor ratio':>11} {'ll s':>7} {'floor s':>8} {'raw s':>7} "
               f"{'ll cpu s':>9} {'floor cpu s':>11} {'raw cpu s':>9} {'cpu ratio':>9} "
@@ -193,7 +202,7 @@ def main() -> None:
           "events with derived ids, nothing else)")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest.json").write_text(json.dumps(
-        {"rows": args.rows, "repeats": args.repeats, "chunk_rows": args.chunk_rows,
+        {"rows": args.rows, "repeats": args.repeats, "chunk_rows": _chunk_rows(args.chunk_rows),
          "load_average": load, "cores": os.cpu_count(), "results": results}, indent=2))
 
 
