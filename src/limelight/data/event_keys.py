@@ -96,3 +96,15 @@ def public_id_sql(key: str = KEY, text: str = "event_id") -> str:
     low = _bswap64(f"CAST({key} & {_LOW64} AS UBIGINT)")
     high = _bswap64(f"CAST({key} >> 64 AS UBIGINT)")
     return f"coalesce({text}, printf('%016x%016x', {low}, {high}))"
+
+
+def stored_columns_sql(user: str, item: str, type_: str, ts: str,
+                       given: str | None = None) -> list[str]:
+    """The select list that stores an event's identity: ``event_key``, and ``event_id`` when
+    ids may be given (``given``: SQL of the given id; rows where it is NULL get the key
+    derived from user, item, type and time)."""
+    key = derived_key_sql(user, item, type_, ts)
+    if given is None:
+        return [f"{key} AS {KEY}"]
+    return [f"coalesce({given_key_sql(given)}, {key}) AS {KEY}",
+            f"{stored_text_sql(given)} AS event_id"]

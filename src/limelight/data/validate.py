@@ -291,13 +291,10 @@ def _outer_columns(entity: str, present: dict[str, pa.DataType], columns: list[s
         else:
             out.append(_q(col))
     if entity == "events":  # the key every event is stored and deduplicated by
-        key = event_keys.derived_key_sql("user_id", "item_id" if "item_id" in present
-                                         else "NULL", "type", '"timestamp"')
-        out = [c for c in out if c != '"event_id"']
-        if "event_id" in present:  # a given id; rows without one get the derived key
-            key = f"coalesce({event_keys.given_key_sql('event_id')}, {key})"
-            out.insert(0, f"{event_keys.stored_text_sql('event_id')} AS event_id")
-        out.insert(0, f"{key} AS {event_keys.KEY}")
+        out = [*event_keys.stored_columns_sql(
+            "user_id", "item_id" if "item_id" in present else "NULL", "type", '"timestamp"',
+            given="event_id" if "event_id" in present else None),
+            *(c for c in out if c != '"event_id"')]
     if entity == "edges":
         out = [c for c in out if c not in ('"kind"', '"weight"', '"directed"')]
         kind = "coalesce(kind, 'friend')" if "kind" in present else "'friend'"

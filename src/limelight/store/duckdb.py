@@ -75,15 +75,16 @@ def duck_type(dtype: pa.DataType) -> str:
     raise SchemaError(f"no DuckDB type for Arrow type {dtype}")
 
 
+def _column_ddl(field: pa.Field, compression: str | None = None) -> str:
+    return (f'"{field.name}" {duck_type(field.type)}'
+            + (f" USING COMPRESSION {compression}" if compression else "")
+            + ("" if field.nullable else " NOT NULL"))
+
+
 def _entity_ddl(entity: str, *, table: str | None = None,
                 compression: dict[str, str] | None = None) -> str:
-    fields = schema.ENTITIES[entity]
     compression = compression or {}
-    cols = [
-        f'"{f.name}" {duck_type(f.type)}'
-        + (f" USING COMPRESSION {compression[f.name]}" if f.name in compression else "")
-        + ("" if f.nullable else " NOT NULL") for f in fields
-    ]
+    cols = [_column_ddl(f, compression.get(f.name)) for f in schema.ENTITIES[entity]]
     if entity != "events":  # events are deduplicated by anti-join, see the module notes
         cols.append("PRIMARY KEY (" + ", ".join(schema.KEYS[entity]) + ")")
     return f"CREATE TABLE IF NOT EXISTS {table or entity} (" + ", ".join(cols) + ")"
@@ -111,15 +112,14 @@ def _event_log() -> list[str]:
     A stored id maps to its key by the same rule as an id given at ingest, so derived ids
     (canonical digests) keep no text and re-ingesting their content still finds them.
     """
-    names = schema.ENTITIES["events"].names
-    rest = [n for n in names if n != "event_id"]
-    cols = [f'"{f.name}" {duck_type(f.type)}' + ("" if f.nullable else " NOT NULL")
-            for f in schema.ENTITIES["events"] if f.name != "event_id"]
+    fields = schema.ENTITIES["events"]
+    rest = [n for n in fields.names if n != "event_id"]
+    cols = [_column_ddl(f.with_nullable(True) if f.name == "event_id" else f) for f in fields]
     rest_sql = ", ".join(f'"{n}"' for n in rest)
     shown = ", ".join(f'"{n}"' if n != "event_id" else
-                      f"{event_keys.public_id_sql()} AS event_id" for n in names)
+                      f"{event_keys.public_id_sql()} AS event_id" for n in fields.names)
     return [f"CREATE TABLE {EVENT_TABLE} ({event_keys.KEY} {event_keys.KEY_TYPE} NOT NULL, "
-            f"event_id VARCHAR, {', '.join(cols)})",
+            f"{', '.join(cols)})",
             f"INSERT INTO {EVENT_TABLE} ({event_keys.KEY}, event_id, {rest_sql}) SELECT "
             f"{event_keys.given_key_sql('event_id')}, "
             f"{event_keys.stored_text_sql('event_id')}, {rest_sql} FROM events",
@@ -461,19 +461,14 @@ class DuckDBEventStore:
         columns = [f.name for f in present]
         if entity == "events":
             exprs = [e for f, e in zip(present, exprs, strict=True) if f.name != "event_id"]
-            item = ('CAST("item_id" AS VARCHAR)' if "item_id" in table.column_names
-                    else "NULL")  # an optional column
-            key = event_keys.derived_key_sql('CAST("user_id" AS VARCHAR)', item,
-                                             'CAST("type" AS VARCHAR)',
-                                             'CAST("timestamp" AS TIMESTAMPTZ)')
-            if "event_id" in table.column_names:  # given ids; rows without one are derived
-                given = 'CAST("event_id" AS VARCHAR)'
-                key = f"coalesce({event_keys.given_key_sql(given)}, {key})"
-                exprs.append(f"{event_keys.stored_text_sql(given)} AS event_id")
-            exprs.append(f"{key} AS {event_keys.KEY}")
-            columns = [*(c for c in columns if c != "event_id"), event_keys.KEY]
-            if "event_id" in table.column_names:
-                columns.append("event_id")
+            given = "event_id" in table.column_names  # rows without one get a derived key
+            exprs += event_keys.stored_columns_sql(
+                'CAST("user_id" AS VARCHAR)',
+                'CAST("item_id" AS VARCHAR)' if "item_id" in table.column_names else "NULL",
+                'CAST("type" AS VARCHAR)', 'CAST("timestamp" AS TIMESTAMPTZ)',
+                given='CAST("event_id" AS VARCHAR)' if given else None)
+            columns = [*(c for c in columns if c != "event_id"), event_keys.KEY,
+                       *(["event_id"] if given else [])]
         view = f"__write_{threading.get_ident()}"
         with self.transaction():
             self.register(view + "_in", table)
