@@ -305,13 +305,44 @@ def test_run_ids_merge_keeps_every_hash_sorted():
 
     rng = np.random.default_rng(3)
     ids, everything = _RunIds(), np.empty(0, dtype=np.uint64)
-    for seq, size in enumerate((5, 0, 40, 1, 300, 17, 900)):
-        batch = np.sort(rng.integers(0, 1_000, size).astype(np.uint64))
-        assert ids.admit(seq + 1, batch) is None  # not its turn: nothing added
-        found = ids.admit(seq, batch if size else None)  # None: a chunk with no rows
-        assert found.tolist() == sorted(set(batch.tolist()) & set(everything.tolist()))
+    batches = [np.sort(rng.integers(0, 1_000, size).astype(np.uint64))
+               for size in (5, 0, 40, 1, 300, 17, 900)]
+    # Offered out of order: 1 and 2 wait for 0; 4 waits for 3; 6 waits for 5.
+    for seq in (1, 2, 0, 4, 3, 6, 5):
+        ids.offer(seq, batches[seq] if len(batches[seq]) else None)  # None: no rows
+        if seq in (1, 2, 4, 6):
+            with pytest.raises(RuntimeError, match="not admitted"):
+                ids.matched(seq)
+    for seq, batch in enumerate(batches):
+        assert ids.matched(seq).tolist() == sorted(set(batch.tolist())
+                                                   & set(everything.tolist()))
         everything = np.unique(np.concatenate((everything, batch)))
-        assert ids.hashes.tolist() == everything.tolist()
+    assert ids.hashes.tolist() == everything.tolist() and ids.admitted == len(batches)
+
+
+def test_chunks_staged_ahead_are_admitted_off_the_storing_thread(tmp_path, monkeypatch,
+                                                                 settings):
+    """Once the first chunk is in, the helper admits each chunk's hashes as it stages it:
+    the storing thread never merges them (that cost grows with the run)."""
+    import threading
+
+    from limelight.data.dedupe import RunIds as _RunIds
+    from limelight.store.duckdb import DuckDBEventStore
+
+    s = DuckDBEventStore(str(tmp_path / "s.duckdb"))
+    admitted_on: list[tuple[int, str]] = []
+    admit = _RunIds._admit
+    monkeypatch.setattr(_RunIds, "_admit", lambda self, h: (
+        admitted_on.append((self.admitted, threading.current_thread().name))
+        or admit(self, h)))
+    frame = pd.DataFrame({"user_id": [f"u{i}" for i in range(16)], "item_id": ["i1"] * 16,
+                          "type": ["view"] * 16, "timestamp": ["2024-01-01T00:00:00Z"] * 16})
+    assert ingest_frame(s, frame, chunk_rows=2, settings=settings).accepted == 16
+    assert [seq for seq, _ in admitted_on] == list(range(8))
+    # Chunks 1 and 2 are staged beside chunk 0 (either thread may complete the sequence);
+    # every later chunk is staged after chunk 0 was offered.
+    assert all(name.startswith("ingest-validate") for seq, name in admitted_on if seq >= 3)
+    s.close()
 
 
 def _staging_tables(s) -> int:

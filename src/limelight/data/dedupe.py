@@ -33,10 +33,11 @@ class RunIds:
     (a real repeat, or a 64-bit collision) falls back to an exact comparison, so hashes only
     ever decide when to skip work, never which row is kept.
 
-    Batches are admitted in the order they are stored (``seq`` 0, 1, ...), when they are
-    staged: on whichever thread validated them, off the thread that inserts, where the
-    batch's turn has come; otherwise the storing thread admits it just before storing it.
-    Batches are stored in order and a failed one ends the run, so when a batch is stored, the
+    Batches are admitted in the order they are stored (``seq`` 0, 1, ...) as soon as they
+    are staged, by whichever thread offers the batch that completes the sequence so far
+    (:meth:`offer`): the helper that validates ahead then admits each batch as it stages it,
+    off the thread that inserts. Admitting needs only the hashes, never the store. Batches
+    are stored in order and a failed one ends the run, so when a batch is stored, the
     earlier batches are exactly what the run has committed. ``inserted`` counts the rows the
     run stored (kept by the storing thread).
     """
@@ -45,23 +46,37 @@ class RunIds:
         self.hashes = np.empty(0, dtype=np.uint64)
         self.inserted = 0
         self.admitted = 0  # batches admitted so far
+        self._offered: dict[int, np.ndarray | None] = {}  # staged before their turn
+        self._matched: dict[int, np.ndarray] = {}  # admitted, not yet taken by ``matched``
         self._lock = threading.Lock()
 
-    def admit(self, seq: int, sorted_hashes: np.ndarray | None) -> np.ndarray | None:
-        """Add batch ``seq``'s sorted hashes (None: a batch with no rows) and return its
-        distinct hashes that earlier batches had; None (nothing added) while an earlier batch
-        is still to be admitted."""
+    def offer(self, seq: int, sorted_hashes: np.ndarray | None) -> None:
+        """Batch ``seq``'s sorted hashes are known (None: a batch with no rows): admit it,
+        and the later batches offered before their turn, once every earlier batch is."""
         with self._lock:
-            if seq != self.admitted:
-                return None
-            if sorted_hashes is None:
-                sorted_hashes = self.hashes[:0]
-            merged = _merge(self.hashes, _distinct(sorted_hashes))
-            repeat = merged[1:] == merged[:-1]  # both sides distinct: each pair is one match
-            matched = merged[1:][repeat]
-            self.hashes = merged[np.concatenate(([True], ~repeat))] if len(matched) else merged
-            self.admitted += 1
-            return matched
+            self._offered[seq] = sorted_hashes
+            while self.admitted in self._offered:
+                batch = self._offered.pop(self.admitted)
+                self._matched[self.admitted] = self._admit(batch)
+                self.admitted += 1
+
+    def matched(self, seq: int) -> np.ndarray:
+        """The distinct hashes of batch ``seq`` that earlier batches had (taken once, after
+        batches ``0..seq`` were all offered)."""
+        with self._lock:
+            if seq not in self._matched:
+                raise RuntimeError(f"batch {seq} is not admitted: an earlier batch was not "
+                                   f"offered (admitted {self.admitted})")
+            return self._matched.pop(seq)
+
+    def _admit(self, sorted_hashes: np.ndarray | None) -> np.ndarray:
+        if sorted_hashes is None:
+            sorted_hashes = self.hashes[:0]
+        merged = _merge(self.hashes, _distinct(sorted_hashes))
+        repeat = merged[1:] == merged[:-1]  # both sides distinct: each pair is one match
+        matched = merged[1:][repeat]
+        self.hashes = merged[np.concatenate(([True], ~repeat))] if len(matched) else merged
+        return matched
 
 
 def _merge(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -138,7 +153,7 @@ def settle_stored(store: Any, typed: str, hashes: np.ndarray, ids_given: bool, s
     """Drop a staged batch's rows whose id is already stored, when that is cheap; insert hints.
 
     While the store holds only this run's events, only batch rows whose hash an earlier batch
-    had (``earlier``, from :meth:`RunIds.admit`) can repeat a stored id: none means the
+    had (``earlier``, from :meth:`RunIds.matched`) can repeat a stored id: none means the
     anti-join is skipped, a few means those rows are compared by key with the stored events
     (for derived ids, only events with the same timestamps) and the repeats are deleted from
     the staging table, so the insert needs no anti-join either. Otherwise the returned hints

@@ -295,12 +295,11 @@ def _store_chunk(ctx: RunContext, staged: Staged) -> IngestReport:
         # The write lock is held from the duplicate check to the commit, so no other writer
         # can store one of this chunk's ids in between.
         with store.exclusive():
-            if ctx.seen is not None and staged.earlier is None:  # staged before its turn
-                staged.earlier = ctx.seen.admit(staged.seq, staged.hashes)
+            earlier = ctx.seen.matched(staged.seq) if ctx.seen is not None else None
             if staged.hashes is not None:  # set only for events, while the staged table lives
                 # Before the transaction: it deletes from the staging table (another database).
                 staged.hints.update(settle_stored(store, staged.typed, staged.hashes,
-                                                  staged.ids_given, ctx.seen, staged.earlier))
+                                                  staged.ids_given, ctx.seen, earlier))
             with store.transaction():
                 if staged.typed is not None:
                     inserted, ids = store.insert_from(

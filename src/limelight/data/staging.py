@@ -110,7 +110,6 @@ class Staged:
     ids_given: bool = False
     n_valid: int = 0
     hashes: np.ndarray | None = None
-    earlier: np.ndarray | None = None  # the hashes of ``hashes`` that earlier chunks had
     hints: dict[str, Any] = field(default_factory=dict)
     rejected: list[tuple[int, str, str, Any]] = field(default_factory=list)
     pairs: pa.Table | None = None
@@ -241,8 +240,8 @@ def _stage(ctx: RunContext, cur: Any, stage_db: str, chunk: readers.Chunk, seq: 
                                                f"WHERE __reason IS NULL").fetchone()[0])
             staged.rejected = _rejected_rows(cur, staged.typed, view, table, entity, chunk,
                                              ctx.raw_lines, ctx.pseudo is not None)
-        if ctx.seen is not None:  # every chunk takes its turn, an empty one too
-            staged.earlier = ctx.seen.admit(seq, staged.hashes)  # None: not its turn yet
+        if ctx.seen is not None:  # every chunk is offered, an empty one too
+            ctx.seen.offer(seq, staged.hashes)
         withheld = "[withheld: pseudonymization is on]"
         staged.rejected += [(line, reason, raw if ctx.pseudo is None else withheld, None)
                             for line, reason, raw in chunk.malformed]
