@@ -100,12 +100,14 @@ def _trimmed(c: str) -> str:
     """``NULLIF(trim(c), '')``, skipping ``trim`` where it cannot change the value.
 
     DuckDB's ``trim`` removes Unicode space separators, and the only ASCII one is ' ', so
-    ASCII text that neither starts nor ends with ' ' is already trimmed. Checking that costs
-    about a third less than trimming (short ids: ~0.03 vs ~0.04 CPU-s per million values);
-    other text is trimmed as before.
+    non-empty ASCII text that neither starts nor ends with ' ' is already trimmed and not
+    blank: it passes as it is. Only other text is trimmed and checked for blank, because
+    ``NULLIF(x, '')`` evaluates ``x`` twice. Four id-like columns of 1M Parquet rows: 0.15
+    CPU-s over copying them, against 0.24 with ``NULLIF`` around the whole test and 0.28 for
+    ``NULLIF(trim(c), '')``.
     """
-    return (f"NULLIF(CASE WHEN strlen({c}) = length({c}) AND NOT starts_with({c}, ' ') "
-            f"AND NOT ends_with({c}, ' ') THEN {c} ELSE trim({c}) END, '')")
+    return (f"CASE WHEN strlen({c}) = length({c}) AND NOT starts_with({c}, ' ') "
+            f"AND NOT ends_with({c}, ' ') AND {c} <> '' THEN {c} ELSE NULLIF(trim({c}), '') END")
 
 
 def parse_expr(kind: str, col: str, dtype: pa.DataType,
