@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -167,6 +168,57 @@ def test_old_store_migrates_keeping_its_events_and_their_ids(tmp_path, monkeypat
                           "timestamp": pa.array([0, 0, 0], pa.timestamp("s", tz="UTC"))})
         assert s.write("events", given) == 1
         assert s.count("events") == len(ids) + 2 + 1
+
+
+def test_sparse_attributes_are_packed_and_read_back_exactly(tmp_path, monkeypatch):
+    """Migration 4 packs quantity, channel, campaign, message and review text into one
+    ``details`` column: every event reads back as it did, values exact, and writes after it
+    (bulk and records paths) read back the same way."""
+    import limelight.store.duckdb as duck
+    from limelight.store import event_layout
+
+    path = tmp_path / "v3.duckdb"
+    monkeypatch.setattr(duck, "MIGRATIONS", MIGRATIONS[:3])
+    rows = [  # (quantity, channel, campaign_id, message_id, review_text, geo)
+        (None, None, None, None, None, None), (2.0, None, None, None, None, "berlin"),
+        (1 / 3, "email", "c-1", "m-1", None, None), (None, None, None, None, 'a "q"\n é', None),
+        (1e300, "push", None, None, None, "x")]
+    with DuckDBEventStore(str(path)) as s:
+        assert s.schema_version == 3
+        for i, row in enumerate(rows):
+            s.execute("INSERT INTO event_log (event_key, user_id, item_id, type, value, "
+                      "timestamp, quantity, channel, campaign_id, message_id, review_text, geo) "
+                      "VALUES (?, 'u1', ?, 'purchase', 9.5, make_timestamp(?), ?, ?, ?, ?, ?, ?)",
+                      [i + 1, f"i{i}", 1_700_000_000_000_000 + i, *row])
+        before = s.sql("SELECT * FROM events ORDER BY item_id")
+    monkeypatch.setattr(duck, "MIGRATIONS", MIGRATIONS)
+    with DuckDBEventStore(str(path)) as s:
+        assert s.schema_version == MIGRATIONS[-1][0]
+        after = s.sql("SELECT * FROM events ORDER BY item_id")
+        pd.testing.assert_frame_equal(after, before)
+        stored = s.sql("SELECT * EXCLUDE (event_key) FROM event_log ORDER BY item_id")
+        assert not set(event_layout.SPARSE) & set(stored.columns)
+        assert stored["details"].isna().tolist() == [True, False, False, False, False]
+        # New events, through the bulk write and the one-event records path.
+        events = pa.table({"user_id": ["u2", "u3"], "item_id": ["i1", "i2"],
+                           "type": ["purchase", "view"], "quantity": [0.1 + 0.2, None],
+                           "channel": ["sms", None],
+                           "timestamp": pa.array([5, 6], pa.timestamp("s", tz="UTC"))})
+        assert s.write("events", events) == 2
+        from limelight.data.ingest import ingest_records
+
+        report = ingest_records(s, [{"user_id": "u4", "item_id": "i9", "type": "review",
+                                     "review_text": "great", "quantity": 7,
+                                     "timestamp": "2024-01-01T00:00:00Z"}])
+        assert report.accepted == 1
+        got = s.sql("SELECT user_id, quantity, channel, review_text FROM events "
+                    "WHERE user_id IN ('u2', 'u3', 'u4') ORDER BY user_id")
+        assert got["quantity"].tolist()[0] == 0.1 + 0.2 and pd.isna(got["quantity"][1])
+        assert got["channel"][0] == "sms" and pd.isna(got["channel"][1])
+        assert got.iloc[2][["user_id", "quantity", "review_text"]].tolist() == ["u4", 7.0, "great"]
+        assert pd.isna(got["channel"][2])
+        assert s.read_events_by_id(after["event_id"][2:3].tolist(),
+                                   ["quantity", "channel"]).iloc[0].tolist() == [1 / 3, "email"]
 
 
 def test_concurrent_threads_read_and_write(store):

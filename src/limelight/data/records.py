@@ -33,6 +33,7 @@ import pyarrow as pa
 from limelight.data import event_keys, schema
 from limelight.data.event_keys import KEY
 from limelight.data.validate import KINDS, RANGES
+from limelight.store import event_layout
 from limelight.store.duckdb import EVENT_TABLE
 
 #: Batches larger than this take the bulk path (its SQL pass wins on large batches).
@@ -341,8 +342,9 @@ def _insert(store: Any, valid: list[dict[str, Any]], present: list[str]) -> list
                            for row, _ in new])
         else:
             values.append([row[col] for row, _ in new])
-    col_sql = ", ".join([KEY, *(f'"{c}"' for c in cols)])
-    store.execute(f"INSERT INTO {EVENT_TABLE} ({col_sql}) SELECT {', '.join(select)}", values)
+    stored, exprs = event_layout.stored_select([KEY, *cols])
+    store.execute(f"INSERT INTO {EVENT_TABLE} ({', '.join(stored)}) SELECT {', '.join(exprs)} "
+                  f"FROM (SELECT {', '.join(select)})", values)
     return [row["event_id"] for row, _ in new]
 
 

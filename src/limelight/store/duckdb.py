@@ -33,6 +33,7 @@ import pyarrow as pa
 
 from limelight.data import event_keys, schema
 from limelight.errors import SchemaError, StoreError
+from limelight.store import event_layout
 
 #: Tables a user's data lives in, with the columns that hold the user id.
 USER_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -127,6 +128,24 @@ def _event_log() -> list[str]:
             f"CREATE VIEW events AS SELECT {shown} FROM {EVENT_TABLE}"]
 
 
+def _pack_sparse_event_columns() -> list[str]:
+    """Statements that rebuild ``event_log`` with the sparse attributes in one ``details``
+    column (see :mod:`limelight.store.event_layout`), and the ``events`` view over it."""
+    dense = event_layout.dense_fields()
+    names = [event_keys.KEY, *(f.name for f in dense)]
+    stored, exprs = event_layout.stored_select([*names, *event_layout.SPARSE])
+    return [f"CREATE TABLE {EVENT_TABLE}__packed ({event_keys.KEY} {event_keys.KEY_TYPE} "
+            f"NOT NULL, {', '.join(_column_ddl(f) for f in dense)}, "
+            f"{event_layout.DETAILS} VARCHAR)",
+            f"INSERT INTO {EVENT_TABLE}__packed ({', '.join(stored)}) "
+            f"SELECT {', '.join(exprs)} FROM {EVENT_TABLE}",
+            "DROP VIEW events",
+            f"DROP TABLE {EVENT_TABLE}",
+            f"ALTER TABLE {EVENT_TABLE}__packed RENAME TO {EVENT_TABLE}",
+            f"CREATE VIEW events AS SELECT {event_layout.shown_columns_sql()} "
+            f"FROM {EVENT_TABLE}"]
+
+
 #: Ordered schema migrations: (version, statements). Append only; never edit a released one.
 #: (No secondary index on events.user_id: ART upkeep made bulk inserts ~10x slower, and per-user
 #: lookups for access and erasure are a fast columnar scan.)
@@ -148,6 +167,7 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ),
     (2, _rebuild_events()),  # event_id without compression (a one-time copy of the events)
     (3, _event_log()),  # events keyed by 16 bytes in event_log; ``events`` becomes a view
+    (4, _pack_sparse_event_columns()),  # rarely given event attributes in one column
 ]
 
 
@@ -421,8 +441,9 @@ class DuckDBEventStore:
             known = ("" if not stored else
                      f" AND {key} NOT IN (SELECT e.{key} FROM {EVENT_TABLE} e WHERE e.{key} IN "
                      f"(SELECT {key} FROM {relation}){narrow})")
-            sql = (f"INSERT INTO {EVENT_TABLE} ({col_sql}) {repeats}SELECT {col_sql} "
-                   f"FROM {relation} src WHERE {not_repeat}{known}")
+            stored, exprs = event_layout.stored_select(cols, alias="src.")
+            sql = (f"INSERT INTO {EVENT_TABLE} ({', '.join(stored)}) {repeats}SELECT "
+                   f"{', '.join(exprs)} FROM {relation} src WHERE {not_repeat}{known}")
         else:
             updates = [c for c in cols if c not in keys]
             if entity in UPSERT_ENTITIES and updates:
@@ -571,8 +592,7 @@ class DuckDBEventStore:
     def read_events_by_id(self, event_ids: Sequence[str],
                           columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The stored events with these public ids (a point lookup by key, in no order)."""
-        cols = ", ".join(f"{event_keys.public_id_sql()} AS event_id" if c == "event_id"
-                         else f'"{c}"' for c in (columns or schema.EVENTS.names))
+        cols = event_layout.shown_columns_sql(columns)
         keys = [str(event_keys.key_of(str(i))) for i in event_ids]
         return self.sql(f"SELECT {cols} FROM {EVENT_TABLE} "
                         f"WHERE list_contains({event_keys.KEYS_PARAM}, {event_keys.KEY})", [keys])
