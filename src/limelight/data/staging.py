@@ -238,8 +238,9 @@ def _stage(ctx: RunContext, cur: Any, stage_db: str, chunk: readers.Chunk, seq: 
             else:
                 staged.n_valid = int(run_sql(cur, f"SELECT count(*) FROM {staged.typed} "
                                                f"WHERE __reason IS NULL").fetchone()[0])
-            staged.rejected = _rejected_rows(cur, staged.typed, view, table, entity, chunk,
-                                             ctx.raw_lines, ctx.pseudo is not None)
+            if staged.n_valid < n_rows:  # a clean chunk skips the join with its source
+                staged.rejected = _rejected_rows(cur, staged.typed, view, table, entity,
+                                                 chunk, ctx.raw_lines, ctx.pseudo is not None)
         if ctx.seen is not None:  # every chunk is offered, an empty one too
             ctx.seen.offer(seq, staged.hashes)
         withheld = "[withheld: pseudonymization is on]"
