@@ -9,6 +9,8 @@ Design notes
   public ``event_id``, and every read goes through it. Events carry no primary-key index: an
   ART index over tens of millions of keys costs more memory and insert time than an
   anti-join against the stored ``event_key`` column, which is how duplicates are skipped.
+  Attributes that few events have share one JSON column (:mod:`limelight.store.event_layout`),
+  since DuckDB pays for every column of every row; the view shows them as columns.
   Users, contacts, items and edges are small and keyed, so they use ``INSERT ... ON
   CONFLICT``.
 * Thread safety: DuckDB connections must not be shared between threads, so each thread gets its
