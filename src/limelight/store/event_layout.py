@@ -17,7 +17,8 @@ shortest text that reads back as the same double.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 
@@ -52,6 +53,16 @@ def details_sql(present: Sequence[str], alias: str = "") -> str:
     none = " AND ".join(f"{r} IS NULL" for r in ref)
     pairs = ", ".join(f"'{c}', {r}" for c, r in zip(cols, ref, strict=True))
     return f"CASE WHEN {none} THEN NULL ELSE json_object({pairs}) END"
+
+
+def details_text(row: Mapping[str, object]) -> str | None:
+    """The ``details`` of one event given as Python values (the records path's twin of
+    :func:`details_sql`; NULL attributes are left out, which reads back the same). Doubles
+    are written as their shortest exact text, as DuckDB writes them."""
+    given = {c: row[c] for c in SPARSE if row.get(c) is not None}
+    if not given:
+        return None
+    return json.dumps(given, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def stored_select(columns: Sequence[str], alias: str = "") -> tuple[list[str], list[str]]:
