@@ -443,8 +443,8 @@ class DuckDBEventStore:
             known = ("" if not stored else
                      f" AND {key} NOT IN (SELECT e.{key} FROM {EVENT_TABLE} e WHERE e.{key} IN "
                      f"(SELECT {key} FROM {relation}){narrow})")
-            stored, exprs = event_layout.stored_select(cols, alias="src.")
-            sql = (f"INSERT INTO {EVENT_TABLE} ({', '.join(stored)}) {repeats}SELECT "
+            targets, exprs = event_layout.stored_select(cols, alias="src.")
+            sql = (f"INSERT INTO {EVENT_TABLE} ({', '.join(targets)}) {repeats}SELECT "
                    f"{', '.join(exprs)} FROM {relation} src WHERE {not_repeat}{known}")
         else:
             updates = [c for c in cols if c not in keys]

@@ -24,7 +24,8 @@ import pyarrow as pa
 
 from limelight.data import event_keys, schema
 
-#: Event attributes stored inside ``details`` (in this order) instead of as columns.
+#: Event attributes stored inside ``details`` (in this order) instead of as columns. Stores
+#: are laid out by schema migration 4: changing this set needs a migration of its own.
 SPARSE: tuple[str, ...] = ("quantity", "channel", "campaign_id", "message_id", "review_text")
 #: The column that holds the sparse attributes of an event (JSON object text, or NULL).
 DETAILS = "details"
