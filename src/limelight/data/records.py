@@ -328,8 +328,8 @@ def _insert(store: Any, valid: list[dict[str, Any]], present: list[str]) -> list
     new = [(row, key) for row, key in zip(valid, keys, strict=True) if key not in stored]
     if not new:
         return []
-    cols = [c for c in schema.EVENTS.names
-            if (c in present or c == "event_id") and c not in event_layout.SPARSE]
+    cols, packed = event_layout.split(
+        [c for c in schema.EVENTS.names if c in present or c == "event_id"])
     select = [f"unnest({event_keys.KEYS_PARAM}) AS {KEY}"]
     values: list[list[Any]] = [[str(key) for _, key in new]]
     for col in cols:
@@ -343,13 +343,13 @@ def _insert(store: Any, valid: list[dict[str, Any]], present: list[str]) -> list
                            for row, _ in new])
         else:
             values.append([row[col] for row, _ in new])
-    stored = [KEY, *(f'"{c}"' for c in cols)]
-    if any(c in present for c in event_layout.SPARSE):
+    targets = [KEY, *(f'"{c}"' for c in cols)]
+    if packed:
         # Built here, not by json_object in SQL: planning that cost ~1 ms per one-event call.
         select.append(f"unnest(?::VARCHAR[]) AS {event_layout.DETAILS}")
-        stored.append(event_layout.DETAILS)
+        targets.append(event_layout.DETAILS)
         values.append([event_layout.details_text(row) for row, _ in new])
-    store.execute(f"INSERT INTO {EVENT_TABLE} ({', '.join(stored)}) SELECT {', '.join(select)}",
+    store.execute(f"INSERT INTO {EVENT_TABLE} ({', '.join(targets)}) SELECT {', '.join(select)}",
                   values)
     return [row["event_id"] for row, _ in new]
 

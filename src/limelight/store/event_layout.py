@@ -66,15 +66,19 @@ def details_text(row: Mapping[str, object]) -> str | None:
     return json.dumps(given, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
+def split(columns: Sequence[str]) -> tuple[list[str], bool]:
+    """Of event columns ``columns``: those stored as columns of their own, and whether any
+    of the others (packed into ``details``) is among them."""
+    return [c for c in columns if c not in SPARSE], any(c in SPARSE for c in columns)
+
+
 def stored_select(columns: Sequence[str], alias: str = "") -> tuple[list[str], list[str]]:
     """For a relation with data-model event columns ``columns`` (``event_key`` among them):
     the ``event_log`` columns to insert, and the select expressions that fill them."""
-    names, exprs = [], []
-    for col in columns:
-        if col not in SPARSE:
-            names.append(_q(col))
-            exprs.append(f"{alias}{_q(col)}")
-    if any(c in SPARSE for c in columns):
+    dense, packed = split(columns)
+    names = [_q(c) for c in dense]
+    exprs = [f"{alias}{_q(c)}" for c in dense]
+    if packed:
         names.append(DETAILS)
         exprs.append(details_sql(columns, alias))
     return names, exprs
